@@ -1,0 +1,1 @@
+//! Community CA and certificate issuance.

@@ -1,0 +1,4 @@
+//! Breakwater: a STIX/TAXII 2.1 threat-exchange server.
+
+pub mod certs;
+pub mod stix;
