@@ -1,0 +1,522 @@
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, Duration, Utc};
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::ServerCertVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
+use rustls::{CertificateError, Error as TlsError, RootCertStore};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
+use x509_parser::extensions::ParsedExtension;
+
+use super::*;
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// One CA shared by the tests that only need "a CA" (generation is cheap, but
+/// sharing keeps the tests focused).
+fn shared_ca() -> &'static CertificateAuthority {
+    static CA: OnceLock<CertificateAuthority> = OnceLock::new();
+    CA.get_or_init(|| CertificateAuthority::generate("Test Community CA", 30).unwrap())
+}
+
+fn der(cert_pem: &str) -> CertificateDer<'static> {
+    CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap()
+}
+
+fn roots(ca: &CertificateAuthority) -> Arc<RootCertStore> {
+    let mut store = RootCertStore::empty();
+    store.add(der(ca.cert_pem())).unwrap();
+    Arc::new(store)
+}
+
+fn client_verifier(
+    ca: &CertificateAuthority,
+    crls: Vec<CertificateRevocationListDer<'static>>,
+) -> Arc<dyn ClientCertVerifier> {
+    WebPkiClientVerifier::builder_with_provider(roots(ca), provider())
+        .with_crls(crls)
+        .build()
+        .unwrap()
+}
+
+fn server_verifier(ca: &CertificateAuthority) -> Arc<WebPkiServerVerifier> {
+    WebPkiServerVerifier::builder_with_provider(roots(ca), provider())
+        .build()
+        .unwrap()
+}
+
+fn verify_client(verifier: &dyn ClientCertVerifier, cert_pem: &str) -> Result<(), TlsError> {
+    verifier
+        .verify_client_cert(&der(cert_pem), &[], UnixTime::now())
+        .map(|_| ())
+}
+
+fn verify_server(
+    verifier: &WebPkiServerVerifier,
+    cert_pem: &str,
+    name: &str,
+) -> Result<(), TlsError> {
+    let name = ServerName::try_from(name.to_string()).unwrap();
+    verifier
+        .verify_server_cert(&der(cert_pem), &[], &name, &[], UnixTime::now())
+        .map(|_| ())
+}
+
+fn cert_error(result: Result<(), TlsError>) -> CertificateError {
+    match result {
+        Err(TlsError::InvalidCertificate(err)) => err,
+        other => panic!("expected a certificate error, got {other:?}"),
+    }
+}
+
+#[test]
+fn generated_ca_is_a_p256_ca_limited_to_end_entities() {
+    let ca = CertificateAuthority::generate("Port Community CA", 3650).unwrap();
+    let cert = der(ca.cert_pem());
+    let (_, x509) = x509_parser::parse_x509_certificate(&cert).unwrap();
+
+    assert_eq!(x509.subject(), x509.issuer(), "CA must be self-signed");
+    x509.verify_signature(None).unwrap();
+    let bc = x509.basic_constraints().unwrap().unwrap().value;
+    assert!(bc.ca);
+    assert_eq!(bc.path_len_constraint, Some(0));
+    let ku = x509.key_usage().unwrap().unwrap().value;
+    assert!(ku.key_cert_sign() && ku.crl_sign());
+    assert!(!ku.digital_signature());
+    let spki = x509.public_key();
+    assert_eq!(
+        spki.algorithm.algorithm,
+        x509_parser::oid_registry::OID_KEY_TYPE_EC_PUBLIC_KEY
+    );
+    assert_eq!(
+        spki.algorithm
+            .parameters
+            .as_ref()
+            .unwrap()
+            .as_oid()
+            .unwrap(),
+        x509_parser::oid_registry::OID_EC_P256
+    );
+
+    let info = inspect_pem(ca.cert_pem()).unwrap();
+    assert_eq!(info.subject_cn.as_deref(), Some("Port Community CA"));
+    let lifetime = info.not_after - info.not_before;
+    assert!(
+        lifetime >= Duration::days(3650) && lifetime <= Duration::days(3650) + Duration::hours(1)
+    );
+    assert!(info.not_before <= Utc::now());
+    assert_eq!(info.serial_hex.len(), 32);
+}
+
+#[test]
+fn client_cert_verifies_against_its_ca_only() {
+    let ca = shared_ca();
+    let member = ca.issue_client("Port of Example", 365).unwrap();
+    verify_client(&*client_verifier(ca, vec![]), &member.cert_pem).unwrap();
+
+    // A CA with the very same name but another key must not vouch for it.
+    let impostor = CertificateAuthority::generate("Test Community CA", 30).unwrap();
+    assert!(verify_client(&*client_verifier(&impostor, vec![]), &member.cert_pem).is_err());
+    let other = CertificateAuthority::generate("Other CA", 30).unwrap();
+    assert_eq!(
+        cert_error(verify_client(
+            &*client_verifier(&other, vec![]),
+            &member.cert_pem
+        )),
+        CertificateError::UnknownIssuer
+    );
+    // And a certificate from another CA is not accepted by ours.
+    let foreign = other.issue_client("Port of Example", 365).unwrap();
+    assert!(verify_client(&*client_verifier(ca, vec![]), &foreign.cert_pem).is_err());
+}
+
+#[test]
+fn client_cert_has_member_subject_and_client_auth_only() {
+    let ca = shared_ca();
+    let member = ca.issue_client("  Harbour Authority  ", 30).unwrap();
+    let cert = der(&member.cert_pem);
+    let (_, x509) = x509_parser::parse_x509_certificate(&cert).unwrap();
+    let org: Vec<_> = x509
+        .subject()
+        .iter_organization()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    assert_eq!(org, ["Breakwater member"]);
+    assert_eq!(member.info.subject_cn.as_deref(), Some("Harbour Authority"));
+    let eku = x509.extended_key_usage().unwrap().unwrap().value;
+    assert!(eku.client_auth && !eku.server_auth);
+    assert!(!x509.basic_constraints().unwrap().unwrap().value.ca);
+
+    // The serverAuth-less member certificate must not pass as a server.
+    assert!(verify_server(&server_verifier(ca), &member.cert_pem, "localhost").is_err());
+}
+
+#[test]
+fn server_cert_verifies_for_each_dns_name_and_ip() {
+    let ca = shared_ca();
+    let hosts = [
+        "taxii.example.org",
+        "localhost",
+        "127.0.0.1",
+        "[::1]",
+        "*.ports.example",
+    ]
+    .map(String::from);
+    let server = ca.issue_server(&hosts, 90).unwrap();
+    let verifier = server_verifier(ca);
+    for name in [
+        "taxii.example.org",
+        "localhost",
+        "127.0.0.1",
+        "::1",
+        "rotterdam.ports.example",
+    ] {
+        verify_server(&verifier, &server.cert_pem, name)
+            .unwrap_or_else(|err| panic!("{name} should verify: {err}"));
+    }
+    assert!(verify_server(&verifier, &server.cert_pem, "evil.example.org").is_err());
+    assert!(verify_server(&verifier, &server.cert_pem, "127.0.0.2").is_err());
+    assert_eq!(server.info.subject_cn.as_deref(), Some("taxii.example.org"));
+
+    // Another CA's server certificate is rejected.
+    let other = CertificateAuthority::generate("Other CA", 30).unwrap();
+    let foreign = other.issue_server(&hosts, 90).unwrap();
+    assert!(verify_server(&verifier, &foreign.cert_pem, "localhost").is_err());
+
+    // A server certificate cannot be used as a member certificate.
+    assert!(verify_client(&*client_verifier(ca, vec![]), &server.cert_pem).is_err());
+}
+
+#[test]
+fn server_cert_rejects_bad_hosts() {
+    let ca = shared_ca();
+    assert!(matches!(ca.issue_server(&[], 30), Err(CertError::NoHosts)));
+    for bad in [
+        "",
+        "exa mple.org",
+        "bad_host!",
+        "-lead.example",
+        "1.2.3",
+        "héllo.example",
+    ] {
+        assert!(
+            matches!(
+                ca.issue_server(&[bad.to_string()], 30),
+                Err(CertError::InvalidHost(_))
+            ),
+            "{bad:?} should be rejected"
+        );
+    }
+    assert!(matches!(
+        ca.issue_server(&["localhost".to_string()], 0),
+        Err(CertError::InvalidValidity(_))
+    ));
+}
+
+#[test]
+fn expired_and_not_yet_valid_certs_are_rejected() {
+    let ca = shared_ca();
+    let verifier = client_verifier(ca, vec![]);
+    let now = Utc::now();
+
+    let expired = ca
+        .issue_client_between(
+            "Late Member",
+            now - Duration::days(10),
+            now - Duration::days(1),
+        )
+        .unwrap();
+    assert!(matches!(
+        cert_error(verify_client(&*verifier, &expired.cert_pem)),
+        CertificateError::Expired | CertificateError::ExpiredContext { .. }
+    ));
+
+    let future = ca
+        .issue_client_between(
+            "Early Member",
+            now + Duration::days(1),
+            now + Duration::days(10),
+        )
+        .unwrap();
+    assert!(matches!(
+        cert_error(verify_client(&*verifier, &future.cert_pem)),
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. }
+    ));
+
+    // The window itself is accepted.
+    let current = ca
+        .issue_client_between("On Time", now - Duration::days(1), now + Duration::days(1))
+        .unwrap();
+    verify_client(&*verifier, &current.cert_pem).unwrap();
+
+    assert!(matches!(
+        ca.issue_client_between("Backwards", now, now - Duration::days(1)),
+        Err(CertError::InvalidValidity(_))
+    ));
+}
+
+#[test]
+fn crl_revokes_listed_serials_only() {
+    let ca = shared_ca();
+    let revoked = ca.issue_client("Revoked Member", 30).unwrap();
+    let kept = ca.issue_client("Good Member", 30).unwrap();
+    let now = Utc::now();
+
+    let crl_pem = ca
+        .crl_pem(
+            &[
+                RevokedSerial {
+                    // Accept the colon-separated upper-case form operators paste.
+                    serial_hex: colon_upper(&revoked.info.serial_hex),
+                    revoked_at: now - Duration::hours(1),
+                },
+                RevokedSerial {
+                    serial_hex: "0badc0ffee".to_string(),
+                    revoked_at: now - Duration::days(3),
+                },
+            ],
+            now - Duration::minutes(1),
+            now + Duration::days(7),
+            42,
+        )
+        .unwrap();
+    let crl = CertificateRevocationListDer::from_pem_slice(crl_pem.as_bytes()).unwrap();
+    let verifier = client_verifier(ca, vec![crl.clone()]);
+
+    assert_eq!(
+        cert_error(verify_client(&*verifier, &revoked.cert_pem)),
+        CertificateError::Revoked
+    );
+    verify_client(&*verifier, &kept.cert_pem).unwrap();
+
+    // An empty CRL revokes nothing.
+    let empty = ca
+        .crl_pem(&[], now - Duration::minutes(1), now + Duration::days(7), 43)
+        .unwrap();
+    let empty = CertificateRevocationListDer::from_pem_slice(empty.as_bytes()).unwrap();
+    verify_client(&*client_verifier(ca, vec![empty]), &revoked.cert_pem).unwrap();
+
+    // The CRL is a v2 CRL signed by the CA, carrying the CRL number.
+    let (_, parsed) = x509_parser::parse_x509_crl(&crl).unwrap();
+    assert_eq!(parsed.version(), Some(x509_parser::x509::X509Version::V2));
+    assert_eq!(
+        parsed.crl_number().map(|n| n.to_string()),
+        Some("42".to_string())
+    );
+    let ca_der = der(ca.cert_pem());
+    let (_, ca_x509) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
+    parsed.verify_signature(ca_x509.public_key()).unwrap();
+    assert_eq!(parsed.iter_revoked_certificates().count(), 2);
+}
+
+fn colon_upper(hex: &str) -> String {
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| std::str::from_utf8(pair).unwrap().to_ascii_uppercase())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[test]
+fn crl_rejects_bad_input() {
+    let ca = shared_ca();
+    let now = Utc::now();
+    let entry = |serial: &str| RevokedSerial {
+        serial_hex: serial.to_string(),
+        revoked_at: now,
+    };
+    for bad in ["", "xyz", "12 34", "0x"] {
+        assert!(
+            matches!(
+                ca.crl_pem(&[entry(bad)], now, now + Duration::days(1), 1),
+                Err(CertError::InvalidSerial(_))
+            ),
+            "{bad:?} should be rejected"
+        );
+    }
+    assert!(matches!(
+        ca.crl_pem(&[], now, now, 1),
+        Err(CertError::InvalidValidity(_))
+    ));
+}
+
+#[test]
+fn from_pem_round_trips_and_keeps_issuing() {
+    let ca = CertificateAuthority::generate("Reloaded CA", 30).unwrap();
+    let reloaded = CertificateAuthority::from_pem(ca.cert_pem(), ca.key_pem()).unwrap();
+    assert_eq!(reloaded.cert_pem(), ca.cert_pem());
+    assert_eq!(reloaded.key_pem(), ca.key_pem());
+
+    // Certificates and CRLs from the reloaded CA verify against the original.
+    let member = reloaded.issue_client("After Restart", 30).unwrap();
+    let now = Utc::now();
+    let crl = reloaded
+        .crl_pem(
+            &[RevokedSerial {
+                serial_hex: member.info.serial_hex.clone(),
+                revoked_at: now,
+            }],
+            now - Duration::minutes(1),
+            now + Duration::days(1),
+            1,
+        )
+        .unwrap();
+    verify_client(&*client_verifier(&ca, vec![]), &member.cert_pem).unwrap();
+    let crl = CertificateRevocationListDer::from_pem_slice(crl.as_bytes()).unwrap();
+    assert_eq!(
+        cert_error(verify_client(
+            &*client_verifier(&ca, vec![crl]),
+            &member.cert_pem
+        )),
+        CertificateError::Revoked
+    );
+
+    // The issued certificate names the CA as issuer and carries its key id.
+    let member_der = der(&member.cert_pem);
+    let ca_der = der(ca.cert_pem());
+    let (_, member_x509) = x509_parser::parse_x509_certificate(&member_der).unwrap();
+    let (_, ca_x509) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
+    assert_eq!(member_x509.issuer(), ca_x509.subject());
+    let ski = ca_x509
+        .iter_extensions()
+        .find_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
+            _ => None,
+        })
+        .expect("CA has a subject key identifier");
+    let aki = member_x509
+        .iter_extensions()
+        .find_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                aki.key_identifier.as_ref().map(|id| id.0.to_vec())
+            }
+            _ => None,
+        })
+        .expect("member certificate has an authority key identifier");
+    assert_eq!(aki, ski);
+}
+
+#[test]
+fn from_pem_rejects_mismatched_key_non_ca_and_garbage() {
+    let ca = CertificateAuthority::generate("Mine", 30).unwrap();
+    let other = CertificateAuthority::generate("Theirs", 30).unwrap();
+    assert!(matches!(
+        CertificateAuthority::from_pem(ca.cert_pem(), other.key_pem()),
+        Err(CertError::KeyMismatch)
+    ));
+
+    let member = ca.issue_client("Not A CA", 30).unwrap();
+    assert!(matches!(
+        CertificateAuthority::from_pem(&member.cert_pem, &member.key_pem),
+        Err(CertError::NotCa)
+    ));
+
+    assert!(matches!(
+        CertificateAuthority::from_pem("not a certificate", ca.key_pem()),
+        Err(CertError::InvalidCertificate(_))
+    ));
+    assert!(matches!(
+        CertificateAuthority::from_pem(ca.cert_pem(), "not a key"),
+        Err(CertError::InvalidKey(_))
+    ));
+    // A key where the certificate should be is not a certificate.
+    assert!(matches!(
+        CertificateAuthority::from_pem(ca.key_pem(), ca.key_pem()),
+        Err(CertError::InvalidCertificate(_))
+    ));
+}
+
+#[test]
+fn inspect_reports_fingerprint_serial_cn_and_validity() {
+    let ca = shared_ca();
+    let not_before: DateTime<Utc> = "2025-01-02T03:04:05Z".parse().unwrap();
+    let not_after: DateTime<Utc> = "2026-06-07T08:09:10Z".parse().unwrap();
+    let issued = ca
+        .issue_client_between("Inspected Member", not_before, not_after)
+        .unwrap();
+    let cert = der(&issued.cert_pem);
+
+    // Key first, then the certificate: inspect_pem finds the certificate.
+    let bundle = format!("{}{}", issued.key_pem, issued.cert_pem);
+    let info = inspect_pem(&bundle).unwrap();
+    assert_eq!(info, issued.info);
+    assert_eq!(info, inspect_der(&cert).unwrap());
+
+    let expected_fingerprint: String = ring::digest::digest(&ring::digest::SHA256, &cert)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(info.fingerprint, expected_fingerprint);
+    assert_eq!(fingerprint_der(&cert), expected_fingerprint);
+    assert_eq!(info.fingerprint.len(), 64);
+
+    let (_, x509) = x509_parser::parse_x509_certificate(&cert).unwrap();
+    assert_eq!(info.serial_hex, format!("{:032x}", x509.serial));
+    assert_eq!(info.subject_cn.as_deref(), Some("Inspected Member"));
+    assert_eq!(info.not_before, not_before);
+    assert_eq!(info.not_after, not_after);
+
+    // Serials are random, positive and 16 bytes long.
+    let again = ca
+        .issue_client_between("Inspected Member", not_before, not_after)
+        .unwrap();
+    assert_ne!(again.info.serial_hex, info.serial_hex);
+    assert_ne!(again.info.fingerprint, info.fingerprint);
+    assert_eq!(x509.raw_serial().len(), 16);
+    assert!(x509.raw_serial()[0] & 0x80 == 0 && x509.raw_serial()[0] != 0);
+
+    assert!(matches!(
+        inspect_pem(&issued.key_pem),
+        Err(CertError::InvalidCertificate(_))
+    ));
+    assert!(matches!(
+        inspect_der(b"\x30\x03\x02\x01\x01"),
+        Err(CertError::InvalidCertificate(_))
+    ));
+}
+
+#[test]
+fn key_matches_cert_tells_pairs_apart() {
+    let ca = shared_ca();
+    let a = ca.issue_client("A", 30).unwrap();
+    let b = ca.issue_client("B", 30).unwrap();
+    assert!(key_matches_cert(&a.cert_pem, &a.key_pem).unwrap());
+    assert!(!key_matches_cert(&a.cert_pem, &b.key_pem).unwrap());
+    assert!(key_matches_cert(ca.cert_pem(), ca.key_pem()).unwrap());
+    assert!(!key_matches_cert(ca.cert_pem(), &a.key_pem).unwrap());
+    assert!(key_matches_cert("garbage", &a.key_pem).is_err());
+    assert!(key_matches_cert(&a.cert_pem, "garbage").is_err());
+}
+
+#[test]
+fn bad_member_names_are_rejected() {
+    let ca = shared_ca();
+    for bad in ["", "   ", "tab\tname", &"x".repeat(65)] {
+        assert!(
+            matches!(ca.issue_client(bad, 30), Err(CertError::InvalidName(..))),
+            "{bad:?} should be rejected"
+        );
+    }
+    assert!(matches!(
+        CertificateAuthority::generate("", 30),
+        Err(CertError::InvalidName(..))
+    ));
+    assert!(matches!(
+        CertificateAuthority::generate("CA", 0),
+        Err(CertError::InvalidValidity(_))
+    ));
+    // Far beyond what X.509 dates can express.
+    assert!(matches!(
+        ca.issue_client("Forever", u32::MAX),
+        Err(CertError::InvalidValidity(_))
+    ));
+    // Non-ASCII member names are fine.
+    let info = ca.issue_client("Hafen Lübeck", 30).unwrap().info;
+    assert_eq!(info.subject_cn.as_deref(), Some("Hafen Lübeck"));
+}
