@@ -3,8 +3,8 @@
 //! Every Breakwater member authenticates with a TLS client certificate issued
 //! by the community's certificate authority. This module creates that CA,
 //! issues server and member (client) certificates, produces certificate
-//! revocation lists and reads the interesting fields back out of
-//! certificates.
+//! revocation lists, packages member credentials as PKCS#12 bundles and reads
+//! the interesting fields back out of certificates.
 //!
 //! All keys are ECDSA P-256 (fast handshakes, small certificates). Nothing
 //! here touches the network, a database or the file system: functions take and
@@ -12,6 +12,7 @@
 
 mod authority;
 mod inspect;
+mod pkcs12;
 
 #[cfg(test)]
 mod tests;
@@ -22,6 +23,7 @@ use chrono::{DateTime, Utc};
 
 pub use authority::CertificateAuthority;
 pub use inspect::{fingerprint_der, inspect_der, inspect_pem, key_matches_cert};
+pub use pkcs12::pkcs12;
 
 /// Everything that can go wrong while creating, loading or reading
 /// certificates, keys, CRLs and PKCS#12 bundles.
@@ -62,6 +64,9 @@ pub enum CertError {
     /// The certificate or CRL could not be generated or signed.
     #[error("the certificate or CRL could not be generated ({0})")]
     Generation(String),
+    /// The PKCS#12 bundle could not be built.
+    #[error("the PKCS#12 bundle could not be built ({0})")]
+    Pkcs12(String),
 }
 
 impl From<rcgen::Error> for CertError {

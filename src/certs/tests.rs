@@ -1,6 +1,8 @@
+use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Duration, Utc};
+use p12_keystore::{KeyStore, KeyStoreEntry, Pkcs12ImportPolicy};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::crypto::CryptoProvider;
@@ -519,4 +521,107 @@ fn bad_member_names_are_rejected() {
     // Non-ASCII member names are fine.
     let info = ca.issue_client("Hafen Lübeck", 30).unwrap().info;
     assert_eq!(info.subject_cn.as_deref(), Some("Hafen Lübeck"));
+}
+
+#[test]
+fn pkcs12_parses_back_with_cert_key_and_ca() {
+    let ca = shared_ca();
+    let member = ca.issue_client("Bundle Member", 30).unwrap();
+    let p12 = pkcs12(
+        &member.cert_pem,
+        &member.key_pem,
+        ca.cert_pem(),
+        "Bundle Member",
+        "s3cret",
+    )
+    .unwrap();
+
+    let store = KeyStore::from_pkcs12(&p12, "s3cret", Pkcs12ImportPolicy::Strict).unwrap();
+    let (alias, chain) = store.private_key_chain().expect("bundle holds a key");
+    assert_eq!(alias, "Bundle Member");
+    let key_der =
+        rustls_pki_types::PrivatePkcs8KeyDer::from_pem_slice(member.key_pem.as_bytes()).unwrap();
+    assert_eq!(chain.key().as_der(), key_der.secret_pkcs8_der());
+    let certs: Vec<&[u8]> = chain.certs().iter().map(|c| c.as_der()).collect();
+    assert_eq!(
+        certs,
+        [der(&member.cert_pem).as_ref(), der(ca.cert_pem()).as_ref()]
+    );
+    assert!(matches!(
+        store.entry("Bundle Member"),
+        Some(KeyStoreEntry::PrivateKeyChain(_))
+    ));
+
+    assert!(KeyStore::from_pkcs12(&p12, "wrong", Pkcs12ImportPolicy::Strict).is_err());
+
+    let stranger = ca.issue_client("Stranger", 30).unwrap();
+    assert!(matches!(
+        pkcs12(&member.cert_pem, &stranger.key_pem, ca.cert_pem(), "x", "x"),
+        Err(CertError::KeyMismatch)
+    ));
+}
+
+#[test]
+fn pkcs12_is_accepted_by_openssl() {
+    let ca = shared_ca();
+    let member = ca.issue_client("OpenSSL Member", 30).unwrap();
+    let p12 = pkcs12(
+        &member.cert_pem,
+        &member.key_pem,
+        ca.cert_pem(),
+        "OpenSSL Member",
+        "x",
+    )
+    .unwrap();
+
+    // Only a missing binary skips the check; a broken openssl fails the test.
+    let version = match Command::new("openssl").arg("version").output() {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            println!("note: openssl is not on PATH; skipping the OpenSSL PKCS#12 check");
+            return;
+        }
+        other => other.expect("openssl could not be started"),
+    };
+    assert!(version.status.success(), "`openssl version` failed");
+    println!(
+        "checking with {}",
+        String::from_utf8_lossy(&version.stdout).trim()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("member.p12");
+    std::fs::write(&path, &p12).unwrap();
+    let run = |password: &str, what: &[&str]| {
+        Command::new("openssl")
+            .args(["pkcs12", "-info", "-in"])
+            .arg(&path)
+            .args(["-passin", &format!("pass:{password}")])
+            .args(what)
+            .output()
+            .unwrap()
+    };
+
+    let out = run("x", &["-nokeys"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "openssl rejected the bundle:\n{stderr}"
+    );
+    assert!(stdout.contains("OpenSSL Member"), "{stdout}");
+    assert_eq!(stdout.matches("BEGIN CERTIFICATE").count(), 2, "{stdout}");
+    assert!(stderr.contains("AES-256-CBC"), "{stderr}");
+    assert!(stderr.contains("MAC: sha256"), "{stderr}");
+
+    assert!(!run("wrong", &["-nokeys"]).status.success());
+
+    // OpenSSL also decrypts the key, and it is the member's key.
+    let out = run("x", &["-nocerts", "-nodes"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key_pem = String::from_utf8(out.stdout).unwrap();
+    assert!(key_matches_cert(&member.cert_pem, &key_pem).unwrap());
 }
