@@ -1,0 +1,140 @@
+//! Wiring: store, validator, registry, TLS and the HTTP server on a
+//! pre-bound listener. Owns start-up and shutdown order; no request logic.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, Service};
+use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::{App, HttpMessage, HttpServer, web};
+use anyhow::Context;
+
+use crate::auth::extract::LoggedMember;
+use crate::auth::{MemberRegistry, identity};
+use crate::config::Config;
+use crate::exchange::{Exchange, Settings};
+use crate::stix::Validator;
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+use crate::taxii::{self, DiscoveryInfo, State, cursor_token::CursorKey};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    exchange: Exchange,
+}
+
+/// Opens the store and builds the domain services from a configuration;
+/// shared by `serve` and the CLI commands that change data.
+pub fn open_exchange(config: &Config) -> anyhow::Result<(Arc<SqliteStore>, Exchange)> {
+    let db = config.resolve(&config.database);
+    let store = Arc::new(
+        SqliteStore::open(&db)
+            .with_context(|| format!("cannot open the database {}", db.display()))?,
+    );
+    let settings = Settings {
+        background_threshold: config.limits.background_threshold,
+        status_retention: chrono::Duration::hours(config.limits.status_retention_hours.into()),
+    };
+    let exchange = Exchange::new(store.clone(), Arc::new(Validator::new()), settings);
+    Ok((store, exchange))
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free one) and prepares the server.
+    pub fn build(config: Config) -> anyhow::Result<Application> {
+        let (store, exchange) = open_exchange(&config)?;
+        let tls = crate::auth::tls::server_config(
+            &config.resolve(&config.tls.certificate),
+            &config.resolve(&config.tls.key),
+            &config.resolve(&config.tls.client_ca),
+        )
+        .context("cannot set up TLS")?;
+        let registry = web::Data::new(
+            MemberRegistry::new(store.clone() as Arc<dyn Store>, config.auth.tokens)
+                .context("cannot load members")?,
+        );
+        let state = web::Data::new(State {
+            exchange: exchange.clone(),
+            cursor_key: CursorKey::new(&store.cursor_key().context("cannot read the token key")?),
+            discovery: DiscoveryInfo {
+                title: config.discovery.title.clone(),
+                description: config.discovery.description.clone(),
+                contact: config.discovery.contact.clone(),
+            },
+            max_page_size: config.limits.max_page_size.max(1),
+        });
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let port = listener.local_addr()?.port();
+        let max_body = config.limits.max_content_length;
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(registry.clone())
+                .app_data(web::PayloadConfig::new(max_body as usize))
+                .wrap_fn(|req, srv| {
+                    let started = Instant::now();
+                    let method = req.method().to_string();
+                    let path = req.path().to_string();
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        let member = res
+                            .request()
+                            .extensions()
+                            .get::<LoggedMember>()
+                            .map(|m| m.0.clone())
+                            .unwrap_or_else(|| "-".into());
+                        tracing::info!(
+                            member = %member,
+                            method = %method,
+                            path = %path,
+                            status = res.status().as_u16(),
+                            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                            "request"
+                        );
+                        Ok(res)
+                    }
+                })
+                .wrap(NormalizePath::new(TrailingSlash::Always))
+                .configure(taxii::configure)
+        })
+        .on_connect(identity::capture)
+        .keep_alive(Duration::from_secs(75))
+        .client_request_timeout(Duration::from_secs(30))
+        .listen_rustls_0_23(listener, tls)?
+        .run();
+        Ok(Application {
+            port,
+            server,
+            exchange,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM (graceful: in-flight requests finish).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let exchange = self.exchange.clone();
+        // Envelopes acknowledged as pending before a crash are finished now.
+        std::thread::spawn(move || {
+            if let Err(e) = exchange.resume_pending() {
+                tracing::error!(error = %e, "could not resume pending ingests");
+            }
+        });
+        let exchange = self.exchange.clone();
+        actix_rt::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                let ex = exchange.clone();
+                let _ = web::block(move || ex.purge_statuses(crate::model::Timestamp::now())).await;
+            }
+        });
+        self.server.await
+    }
+}

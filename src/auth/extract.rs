@@ -1,0 +1,116 @@
+//! `Caller`: the authenticated member behind a request. Synchronous, so it
+//! resolves before any body is read.
+
+use std::future::{Ready, ready};
+use std::sync::Arc;
+
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, http::header, web};
+use base64::Engine;
+
+use crate::auth::AuthError;
+use crate::auth::identity::PeerCertificate;
+use crate::auth::registry::{MemberRegistry, Snapshot, token_hash};
+use crate::model::Timestamp;
+use crate::store::Member;
+
+/// The member behind a request, for the access log.
+#[derive(Clone)]
+pub struct LoggedMember(pub String);
+
+#[derive(Clone)]
+pub struct Caller {
+    pub member: Member,
+    pub fingerprint: Option<String>,
+    /// The registry snapshot this request was authorised against, so every
+    /// decision within one request agrees.
+    pub snapshot: Arc<Snapshot>,
+}
+
+impl FromRequest for Caller {
+    type Error = AuthError;
+    type Future = Ready<Result<Caller, AuthError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Caller, AuthError> {
+    let registry = req
+        .app_data::<web::Data<MemberRegistry>>()
+        .expect("MemberRegistry is registered as app data");
+    let fingerprint = req
+        .conn_data::<PeerCertificate>()
+        .map(|p| p.fingerprint.clone());
+    let token = if registry.tokens_enabled() {
+        bearer_or_basic(req)
+    } else {
+        None
+    };
+    let result = resolve(registry, fingerprint.as_deref(), token.as_deref());
+    match &result {
+        Ok(caller) => {
+            req.extensions_mut()
+                .insert(LoggedMember(caller.member.name.clone()));
+        }
+        Err(AuthError::NoCredentials) => {}
+        Err(e) => tracing::warn!(
+            fingerprint = fingerprint.as_deref().unwrap_or("-"),
+            reason = %e,
+            "refused a request"
+        ),
+    }
+    result
+}
+
+fn resolve(
+    registry: &MemberRegistry,
+    fingerprint: Option<&str>,
+    token: Option<&str>,
+) -> Result<Caller, AuthError> {
+    if fingerprint.is_none() && token.is_none() {
+        return Err(AuthError::NoCredentials);
+    }
+    let snapshot = registry.current()?;
+    let now = Timestamp::now();
+    let by_cert = fingerprint
+        .map(|fp| snapshot.member_for_certificate(fp, now))
+        .transpose()?;
+    let by_token = token
+        .map(|t| snapshot.member_for_token(&token_hash(t), now))
+        .transpose()?;
+    let member = match (by_cert, by_token) {
+        (Some(a), Some(b)) if a.name != b.name => return Err(AuthError::IdentityMismatch),
+        (Some(m), _) | (None, Some(m)) => m.clone(),
+        (None, None) => return Err(AuthError::NoCredentials),
+    };
+    if member.suspended {
+        return Err(AuthError::Suspended(member.name));
+    }
+    Ok(Caller {
+        member,
+        fingerprint: fingerprint.map(str::to_string),
+        snapshot,
+    })
+}
+
+/// The API token from `Authorization: Bearer <t>` or `Basic` (any user name,
+/// the token as password). Scheme names are case-insensitive (RFC 7235):
+/// MISP sends `basic`.
+fn bearer_or_basic(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(rest.to_string());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (_, password) = text.split_once(':')?;
+        return Some(password.to_string());
+    }
+    None
+}

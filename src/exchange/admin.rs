@@ -1,0 +1,180 @@
+//! Administration shared by the CLI and `init`: collections, members,
+//! certificates, grants and tokens. Every change is audited.
+
+use super::{Exchange, ExchangeError};
+use crate::model::{CollectionId, Tier, Timestamp};
+use crate::store::{
+    ApiRoot, CertificateRecord, Collection, Grant, Grantee, Member, NewCollection, NewMember,
+};
+
+/// The actor recorded for changes made from the command line.
+pub const OPERATOR_ACTOR: &str = "operator-cli";
+
+impl Exchange {
+    fn audit_admin(&self, action: &str, collection: Option<String>, detail: String) {
+        self.audit(
+            Some(OPERATOR_ACTOR),
+            None,
+            action,
+            collection,
+            None,
+            "ok",
+            Some(detail),
+        );
+    }
+
+    pub fn ensure_api_root(&self, root: ApiRoot) -> Result<(), ExchangeError> {
+        self.store.upsert_api_root(root)?;
+        Ok(())
+    }
+
+    pub fn create_collection(&self, new: NewCollection) -> Result<Collection, ExchangeError> {
+        if !self
+            .store
+            .api_roots()?
+            .iter()
+            .any(|r| r.name == new.api_root)
+        {
+            return Err(ExchangeError::NotFound(format!(
+                "API root '{}'",
+                new.api_root
+            )));
+        }
+        if let Some(alias) = &new.alias {
+            if CollectionId::parse(alias).is_some() {
+                return Err(ExchangeError::Invalid(
+                    "an alias may not look like a collection id".into(),
+                ));
+            }
+        }
+        let c = self.store.create_collection(new)?;
+        self.audit_admin(
+            "collection-create",
+            Some(c.id.to_string()),
+            format!("{} ({})", c.title, c.tier),
+        );
+        Ok(c)
+    }
+
+    pub fn find_collection(&self, id_or_alias: &str) -> Result<Collection, ExchangeError> {
+        let all = self.store.collections()?;
+        let parsed = CollectionId::parse(id_or_alias);
+        all.into_iter()
+            .find(|c| Some(c.id) == parsed || c.alias.as_deref() == Some(id_or_alias))
+            .ok_or_else(|| ExchangeError::NotFound(format!("collection '{id_or_alias}'")))
+    }
+
+    pub fn add_member(&self, new: NewMember) -> Result<Member, ExchangeError> {
+        if new.name.trim().is_empty() || new.name.chars().any(|c| c.is_control() || c == '/') {
+            return Err(ExchangeError::Invalid(format!(
+                "'{}' is not a usable member name",
+                new.name
+            )));
+        }
+        let m = self.store.create_member(new)?;
+        self.audit_admin(
+            "member-add",
+            None,
+            format!("{} ({}, clearance {})", m.name, m.sector, m.clearance),
+        );
+        Ok(m)
+    }
+
+    pub fn member(&self, name: &str) -> Result<Member, ExchangeError> {
+        self.store
+            .members()?
+            .into_iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| ExchangeError::NotFound(format!("member '{name}'")))
+    }
+
+    pub fn register_certificate(
+        &self,
+        member: &str,
+        info: &crate::certs::CertInfo,
+    ) -> Result<CertificateRecord, ExchangeError> {
+        let record = CertificateRecord {
+            member: member.to_string(),
+            fingerprint: info.fingerprint.clone(),
+            serial: info.serial_hex.clone(),
+            subject: info.subject_cn.clone(),
+            not_before: Timestamp::from_datetime(info.not_before),
+            not_after: Timestamp::from_datetime(info.not_after),
+            revoked_at: None,
+            added: Timestamp::now(),
+        };
+        self.store.add_certificate(record.clone())?;
+        self.audit_admin(
+            "certificate-add",
+            None,
+            format!("{member}: {}", info.fingerprint),
+        );
+        Ok(record)
+    }
+
+    pub fn revoke_certificate(
+        &self,
+        fingerprint: &str,
+    ) -> Result<CertificateRecord, ExchangeError> {
+        let record = self
+            .store
+            .revoke_certificate(fingerprint, Timestamp::now())?;
+        self.audit_admin(
+            "certificate-revoke",
+            None,
+            format!("{}: {}", record.member, record.fingerprint),
+        );
+        Ok(record)
+    }
+
+    /// Grants rights on a collection. A grant above the member's clearance is
+    /// refused: clearance is the highest tier a member may ever read.
+    pub fn grant(&self, grant: Grant) -> Result<(), ExchangeError> {
+        let collection = self
+            .store
+            .collection(grant.collection)?
+            .ok_or_else(|| ExchangeError::NotFound(format!("collection {}", grant.collection)))?;
+        if let Grantee::Member(name) = &grant.grantee {
+            let member = self.member(name)?;
+            if collection.tier > member.clearance {
+                return Err(ExchangeError::Invalid(format!(
+                    "member '{}' is cleared up to {} but collection '{}' is {}; raise the clearance first",
+                    member.name,
+                    member.clearance.label(),
+                    collection.title,
+                    collection.tier.label()
+                )));
+            }
+        }
+        let detail = format!(
+            "{:?} read={} write={}",
+            grant.grantee, grant.read, grant.write
+        );
+        self.store.set_grant(grant.clone())?;
+        self.audit_admin("grant-set", Some(grant.collection.to_string()), detail);
+        Ok(())
+    }
+
+    pub fn default_collections(&self, api_root: &str) -> Result<Vec<Collection>, ExchangeError> {
+        let existing = self.store.collections()?;
+        let mut out = Vec::new();
+        for tier in Tier::ALL {
+            let alias = format!("tlp-{}", tier.slug());
+            if let Some(c) = existing
+                .iter()
+                .find(|c| c.api_root == api_root && c.alias.as_deref() == Some(&alias))
+            {
+                out.push(c.clone());
+                continue;
+            }
+            out.push(self.create_collection(NewCollection {
+                api_root: api_root.to_string(),
+                alias: Some(alias),
+                title: format!("{} sharing", tier.label()),
+                description: Some(format!("Objects shared at {}.", tier.label())),
+                tier,
+            })?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,180 @@
+//! Adding objects: parse the envelope, validate each object, apply the tier's
+//! marking rule, then one durable write. One bad object never fails the rest.
+
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::{Exchange, ExchangeError};
+use crate::auth::policy::{self, WriteAccess};
+use crate::model::{ObjectId, Timestamp};
+use crate::store::{IngestBatch, NewObject, StatusDetail, StatusRecord};
+
+/// A POSTed body: a TAXII envelope, or a STIX bundle (stix2's
+/// `TAXIICollectionSink` sends one), whose other keys are ignored.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    objects: Option<Vec<&'a RawValue>>,
+}
+
+/// What validation decided for one posted object.
+pub enum Verdict {
+    Accepted(NewObject),
+    Refused(StatusDetail),
+}
+
+pub struct IngestRequest<'a> {
+    pub access: &'a WriteAccess,
+    pub fingerprint: Option<&'a str>,
+    pub api_root: &'a str,
+    pub body: &'a [u8],
+    pub request_timestamp: Timestamp,
+}
+
+impl Exchange {
+    pub fn ingest(&self, req: IngestRequest<'_>) -> Result<StatusRecord, ExchangeError> {
+        let text = std::str::from_utf8(req.body)
+            .map_err(|_| ExchangeError::MalformedEnvelope("the body is not UTF-8".into()))?;
+        let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|e| {
+            ExchangeError::MalformedEnvelope(format!(
+                "{e} (expected a JSON object with an `objects` list)"
+            ))
+        })?;
+        let raws = envelope.objects.unwrap_or_default();
+        let tier = req.access.collection().tier;
+        let verdicts = self.judge_all(&raws, tier);
+        let mut batch = IngestBatch {
+            status_id: uuid::Uuid::new_v4().to_string(),
+            api_root: req.api_root.to_string(),
+            collection: req.access.collection().id,
+            member: Some(req.access.member().to_string()),
+            fingerprint: req.fingerprint.map(str::to_string),
+            request_timestamp: req.request_timestamp,
+            accepted: Vec::new(),
+            refused: Vec::new(),
+        };
+        for verdict in verdicts {
+            match verdict {
+                Verdict::Accepted(o) => batch.accepted.push(o),
+                Verdict::Refused(d) => batch.refused.push(d),
+            }
+        }
+        if batch.accepted.len() > self.settings.background_threshold {
+            let pending = self.store.begin_pending(batch.clone())?;
+            let store = self.store.clone();
+            std::thread::spawn(move || {
+                let status = batch.status_id.clone();
+                if let Err(e) = store.ingest(batch) {
+                    // The payload stays in the database; the next start resumes it.
+                    tracing::error!(error = %e, %status, "background ingest failed");
+                }
+            });
+            return Ok(pending);
+        }
+        Ok(self.store.ingest(batch)?)
+    }
+
+    /// Finishes envelopes accepted before a crash or restart.
+    pub fn resume_pending(&self) -> Result<usize, ExchangeError> {
+        let batches = self.store.pending_batches()?;
+        let n = batches.len();
+        for batch in batches {
+            tracing::info!(status = %batch.status_id, objects = batch.accepted.len(), "resuming a pending ingest");
+            self.store.ingest(batch)?;
+        }
+        Ok(n)
+    }
+
+    /// Validates every object; large envelopes are split across cores.
+    fn judge_all(&self, raws: &[&RawValue], tier: crate::model::Tier) -> Vec<Verdict> {
+        const PARALLEL_ABOVE: usize = 2_000;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if raws.len() <= PARALLEL_ABOVE || threads == 1 {
+            return raws.iter().map(|raw| self.judge(raw, tier)).collect();
+        }
+        let chunk = raws.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = raws
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|raw| self.judge(raw, tier))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    }
+
+    /// Decides one object: STIX validity, then the collection tier's marking rule.
+    pub fn judge(&self, raw: &RawValue, tier: crate::model::Tier) -> Verdict {
+        let value: Value = match serde_json::from_str(raw.get()) {
+            Ok(v) => v,
+            Err(e) => return refuse(&Value::Null, format!("not valid JSON: {e}")),
+        };
+        let Some(object) = value.as_object() else {
+            return refuse(&value, "an envelope item must be a JSON object".into());
+        };
+        let Some(id) = object.get("id").and_then(Value::as_str) else {
+            return refuse(&value, "the object has no string `id`".into());
+        };
+        let Some(object_type) = object.get("type").and_then(Value::as_str) else {
+            return refuse(&value, "the object has no string `type`".into());
+        };
+        if ObjectId::parse(id).is_none() {
+            return refuse(&value, format!("`id` '{id}' is not of the form type--UUID"));
+        }
+        if let Err(violations) = self.validator.validate(&value) {
+            return refuse(&value, violations.to_string());
+        }
+        if let Err(why) = policy::check_marking(&value, tier) {
+            return refuse(&value, why);
+        }
+        let version = ["modified", "created"].iter().find_map(|key| {
+            let text = object.get(*key)?.as_str()?;
+            Some((Timestamp::parse(text).ok()?, text.to_string()))
+        });
+        let spec_version = object
+            .get("spec_version")
+            .and_then(Value::as_str)
+            .unwrap_or("2.1")
+            .to_string();
+        Verdict::Accepted(NewObject {
+            id: id.to_string(),
+            object_type: object_type.to_string(),
+            spec_version,
+            version,
+            body: raw.get().to_string(),
+        })
+    }
+}
+
+/// A status-detail for a refused object, naming it as precisely as it allows.
+fn refuse(value: &Value, message: String) -> Verdict {
+    let text = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let version = {
+        let modified = text("modified");
+        if modified.is_empty() {
+            text("created")
+        } else {
+            modified
+        }
+    };
+    Verdict::Refused(StatusDetail {
+        id: text("id"),
+        version,
+        message: Some(message),
+    })
+}

@@ -1,0 +1,19 @@
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "the database file was written by a newer Breakwater (schema {found}, this build knows up to {supported}); upgrade Breakwater"
+    )]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    #[error("the write could not be committed: {0}")]
+    Write(String),
+    #[error("the database writer has stopped")]
+    WriterStopped,
+}

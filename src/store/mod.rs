@@ -1,0 +1,348 @@
+//! Persistence. Knows nothing of HTTP, TAXII media types or the CLI: it
+//! exposes domain records and one object-safe trait, so a PostgreSQL backend
+//! can sit beside SQLite later. Calls are synchronous; async callers run them
+//! on a blocking thread.
+
+mod error;
+pub mod sqlite;
+
+use serde::Serialize;
+
+pub use error::StoreError;
+
+use crate::model::{CollectionId, Tier, Timestamp};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiRoot {
+    pub name: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub max_content_length: u64,
+    pub is_default: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Collection {
+    pub id: CollectionId,
+    pub api_root: String,
+    pub alias: Option<String>,
+    pub title: String,
+    pub description: Option<String>,
+    pub tier: Tier,
+    pub created: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCollection {
+    pub api_root: String,
+    pub alias: Option<String>,
+    pub title: String,
+    pub description: Option<String>,
+    pub tier: Tier,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CollectionUpdate {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub alias: Option<Option<String>>,
+    pub tier: Option<Tier>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    pub name: String,
+    pub sector: String,
+    pub contact: Option<String>,
+    pub identity_ref: Option<String>,
+    pub clearance: Tier,
+    pub suspended: bool,
+    pub is_operator: bool,
+    pub created: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub name: String,
+    pub sector: String,
+    pub contact: Option<String>,
+    pub identity_ref: Option<String>,
+    pub clearance: Tier,
+    pub is_operator: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MemberUpdate {
+    pub sector: Option<String>,
+    pub contact: Option<Option<String>>,
+    pub identity_ref: Option<Option<String>>,
+    pub clearance: Option<Tier>,
+    pub suspended: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertificateRecord {
+    pub member: String,
+    pub fingerprint: String,
+    pub serial: String,
+    pub subject: Option<String>,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub added: Timestamp,
+}
+
+/// Who a grant is for: one member, or every member of a sector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grantee {
+    Member(String),
+    Sector(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Grant {
+    pub collection: CollectionId,
+    pub grantee: Grantee,
+    pub read: bool,
+    pub write: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRecord {
+    pub id: String,
+    pub member: String,
+    pub hash: String,
+    pub created: Timestamp,
+    pub expires: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// Everything the authentication layer needs, loaded in one read and cached
+/// until `revision` changes.
+#[derive(Debug, Clone, Default)]
+pub struct AuthData {
+    pub revision: i64,
+    pub members: Vec<Member>,
+    pub certificates: Vec<CertificateRecord>,
+    pub grants: Vec<Grant>,
+    pub tokens: Vec<TokenRecord>,
+    pub collections: Vec<Collection>,
+}
+
+/// One STIX object version accepted for storage. `body` is the object's JSON
+/// text exactly as received.
+#[derive(Debug, Clone)]
+pub struct NewObject {
+    pub id: String,
+    pub object_type: String,
+    pub spec_version: String,
+    /// `modified`, else `created`; `None` for unversioned objects (most SCOs),
+    /// whose version becomes their `date_added`.
+    pub version: Option<(Timestamp, String)>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct StatusDetail {
+    pub id: String,
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct StatusDetails {
+    #[serde(default)]
+    pub successes: Vec<StatusDetail>,
+    #[serde(default)]
+    pub failures: Vec<StatusDetail>,
+    #[serde(default)]
+    pub pendings: Vec<StatusDetail>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StatusRecord {
+    pub id: String,
+    pub api_root: String,
+    pub collection: CollectionId,
+    pub member: Option<String>,
+    pub request_timestamp: Timestamp,
+    pub completed: Option<Timestamp>,
+    pub details: StatusDetails,
+}
+
+impl StatusRecord {
+    pub fn total(&self) -> usize {
+        self.details.successes.len() + self.details.failures.len() + self.details.pendings.len()
+    }
+}
+
+/// One envelope's worth of work for the writer: objects to store and the
+/// refusals already decided by validation and policy.
+#[derive(Debug, Clone)]
+pub struct IngestBatch {
+    pub status_id: String,
+    pub api_root: String,
+    pub collection: CollectionId,
+    pub member: Option<String>,
+    pub fingerprint: Option<String>,
+    pub request_timestamp: Timestamp,
+    pub accepted: Vec<NewObject>,
+    pub refused: Vec<StatusDetail>,
+}
+
+/// `match[version]`: any combination of first, last and exact versions, or all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionFilter {
+    All,
+    Select {
+        first: bool,
+        last: bool,
+        exact: Vec<Timestamp>,
+    },
+}
+
+impl Default for VersionFilter {
+    /// TAXII 2.1 §3.4.1: without `match[version]`, only the latest version.
+    fn default() -> Self {
+        VersionFilter::Select {
+            first: false,
+            last: true,
+            exact: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectFilter {
+    pub added_after: Option<Timestamp>,
+    pub ids: Vec<String>,
+    pub types: Vec<String>,
+    pub versions: VersionFilter,
+    pub spec_versions: Vec<String>,
+}
+
+/// A keyset position: the last key the previous page returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor(pub i64);
+
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub more: bool,
+    /// The key of the last item, to resume after.
+    pub last_key: Option<Cursor>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    pub id: String,
+    pub date_added: Timestamp,
+    pub version: String,
+    pub spec_version: String,
+    /// The object's JSON exactly as posted; empty when only the manifest was asked for.
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEvent {
+    pub at: Timestamp,
+    pub member: Option<String>,
+    pub fingerprint: Option<String>,
+    pub action: String,
+    pub collection: Option<String>,
+    pub objects: Option<u64>,
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub member: Option<String>,
+    pub since: Option<Timestamp>,
+    pub limit: usize,
+}
+
+/// The storage interface the domain services use.
+pub trait Store: Send + Sync + 'static {
+    // API roots and collections
+    fn api_roots(&self) -> StoreResult<Vec<ApiRoot>>;
+    fn upsert_api_root(&self, root: ApiRoot) -> StoreResult<()>;
+    fn collections(&self) -> StoreResult<Vec<Collection>>;
+    fn collection(&self, id: CollectionId) -> StoreResult<Option<Collection>>;
+    fn create_collection(&self, new: NewCollection) -> StoreResult<Collection>;
+    fn update_collection(
+        &self,
+        id: CollectionId,
+        update: CollectionUpdate,
+    ) -> StoreResult<Collection>;
+    fn delete_collection(&self, id: CollectionId) -> StoreResult<()>;
+
+    // Members, certificates, grants, tokens
+    fn members(&self) -> StoreResult<Vec<Member>>;
+    fn create_member(&self, new: NewMember) -> StoreResult<Member>;
+    fn update_member(&self, name: &str, update: MemberUpdate) -> StoreResult<Member>;
+    fn delete_member(&self, name: &str) -> StoreResult<()>;
+    fn add_certificate(&self, cert: CertificateRecord) -> StoreResult<()>;
+    fn certificates(&self) -> StoreResult<Vec<CertificateRecord>>;
+    fn revoke_certificate(
+        &self,
+        fingerprint: &str,
+        at: Timestamp,
+    ) -> StoreResult<CertificateRecord>;
+    fn set_grant(&self, grant: Grant) -> StoreResult<()>;
+    fn remove_grant(&self, collection: CollectionId, grantee: &Grantee) -> StoreResult<()>;
+    fn grants(&self) -> StoreResult<Vec<Grant>>;
+    fn add_token(&self, token: TokenRecord) -> StoreResult<()>;
+    fn revoke_token(&self, id: &str, at: Timestamp) -> StoreResult<()>;
+    fn tokens(&self) -> StoreResult<Vec<TokenRecord>>;
+    fn auth_revision(&self) -> StoreResult<i64>;
+    fn auth_data(&self) -> StoreResult<AuthData>;
+
+    // Objects
+    /// Stores a batch durably (committed before returning) and records its
+    /// completed status. Identical id+version already present counts as success.
+    fn ingest(&self, batch: IngestBatch) -> StoreResult<StatusRecord>;
+    /// Records a pending status holding the accepted objects, durably, so the
+    /// work survives a crash; `complete_pending` finishes it.
+    fn begin_pending(&self, batch: IngestBatch) -> StoreResult<StatusRecord>;
+    /// Ingests every batch still pending (at start-up, or right after `begin_pending`).
+    fn pending_batches(&self) -> StoreResult<Vec<IngestBatch>>;
+    fn status(&self, id: &str) -> StoreResult<Option<StatusRecord>>;
+    /// Removes statuses completed before `before`.
+    fn purge_statuses(&self, before: Timestamp) -> StoreResult<usize>;
+    fn list_objects(
+        &self,
+        collection: CollectionId,
+        filter: &ObjectFilter,
+        after: Option<Cursor>,
+        limit: usize,
+        with_body: bool,
+    ) -> StoreResult<Page<StoredObject>>;
+    /// The versions of one object, oldest version first, keyed by version.
+    fn list_versions(
+        &self,
+        collection: CollectionId,
+        object_id: &str,
+        filter: &ObjectFilter,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Page<StoredObject>>;
+    fn object_exists(&self, collection: CollectionId, object_id: &str) -> StoreResult<bool>;
+    /// Deletes the matching versions of one object; returns how many went.
+    fn delete_object(
+        &self,
+        collection: CollectionId,
+        object_id: &str,
+        filter: &ObjectFilter,
+    ) -> StoreResult<usize>;
+    fn object_count(&self, collection: CollectionId) -> StoreResult<u64>;
+
+    // Audit
+    fn append_audit(&self, event: AuditEvent) -> StoreResult<()>;
+    fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+}

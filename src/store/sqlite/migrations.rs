@@ -1,0 +1,107 @@
+//! Versioned schema migrations through `PRAGMA user_version`: pragmas outside
+//! the transaction, every upgrade inside one, and a file from a newer build
+//! refused untouched.
+
+use rusqlite::Connection;
+
+use crate::store::{StoreError, StoreResult};
+
+/// Each entry upgrades from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[include_str!("schema/0001_init.sql")];
+
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+pub fn setup_pragmas(conn: &Connection) -> StoreResult<()> {
+    // WAL lets readers run beside the writer; FULL makes a commit durable
+    // before we acknowledge it (a 202 survives kill -9 and power loss).
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(())
+}
+
+pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > LATEST {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: LATEST,
+        });
+    }
+    if found == LATEST {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)?;
+    // Re-read inside the lock: another process may have migrated meanwhile.
+    let found: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for script in MIGRATIONS.iter().skip(found.max(0) as usize) {
+        tx.execute_batch(script)?;
+    }
+    if found < LATEST {
+        ensure_secret(&tx)?;
+        tx.pragma_update(None, "user_version", LATEST)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The key that authenticates `next` tokens lives in the database, so tokens
+/// survive restarts and are valid for every process sharing the file.
+fn ensure_secret(conn: &Connection) -> StoreResult<()> {
+    use ring::rand::SecureRandom;
+    let mut key = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut key)
+        .map_err(|_| StoreError::Corrupt("no system randomness for the token key".into()))?;
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('cursor_key', ?1)",
+        [&key[..]],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_a_fresh_file_and_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let mut conn = Connection::open(&path).unwrap();
+        setup_pragmas(&conn).unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, LATEST);
+        let key: Vec<u8> = conn
+            .query_row("SELECT value FROM meta WHERE key='cursor_key'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(key.len(), 32);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")
+                .unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let mut conn = Connection::open(&path).unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found: 99, .. }),
+            "{err}"
+        );
+        drop(conn);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+}

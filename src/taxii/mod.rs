@@ -1,0 +1,165 @@
+//! HTTP only: routes, media types, filters, `next` tokens and TAXII error and
+//! status resources. Calls `exchange`; never touches SQL.
+
+mod body;
+mod collections;
+pub mod cursor_token;
+mod discovery;
+pub mod error;
+mod health;
+pub mod media;
+mod objects;
+pub mod query;
+mod status;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+
+pub use error::{Code, TaxiiError};
+
+use crate::auth::Caller;
+use crate::auth::policy::Rights;
+use crate::exchange::Exchange;
+use crate::model::{CollectionId, Timestamp};
+use crate::store::{ApiRoot, Collection};
+use cursor_token::CursorKey;
+
+/// Server-wide settings the handlers need.
+pub struct State {
+    pub exchange: Exchange,
+    pub cursor_key: CursorKey,
+    pub discovery: DiscoveryInfo,
+    /// Largest page served, whatever `limit` asks for.
+    pub max_page_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct DiscoveryInfo {
+    pub title: String,
+    pub description: Option<String>,
+    pub contact: Option<String>,
+}
+
+/// The whole route table. Paths are normalised to a trailing slash before
+/// routing, so `/taxii2` and `/taxii2/` are the same endpoint.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health/", web::get().to(health::health))
+        .route("/taxii2/", web::get().to(discovery::discovery))
+        .route("/{root}/", web::get().to(discovery::api_root))
+        .route("/{root}/status/{status}/", web::get().to(status::status))
+        .route("/{root}/collections/", web::get().to(collections::list))
+        .route(
+            "/{root}/collections/{collection}/",
+            web::get().to(collections::one),
+        )
+        .route(
+            "/{root}/collections/{collection}/manifest/",
+            web::get().to(objects::manifest),
+        )
+        .service(
+            web::resource("/{root}/collections/{collection}/objects/")
+                .route(web::get().to(objects::list))
+                .route(web::post().to(objects::add))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/{root}/collections/{collection}/objects/{object}/")
+                .route(web::get().to(objects::get))
+                .route(web::delete().to(objects::delete))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .route(
+            "/{root}/collections/{collection}/objects/{object}/versions/",
+            web::get().to(objects::versions),
+        )
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<HttpResponse, TaxiiError> {
+    Err(TaxiiError::new(Code::NotFound, "no such TAXII endpoint"))
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, TaxiiError> {
+    Err(TaxiiError::new(
+        Code::MethodNotAllowed,
+        "this endpoint does not support that method",
+    ))
+}
+
+/// A TAXII resource response.
+pub(crate) fn taxii_response(status: actix_web::http::StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, media::TAXII_MEDIA_TYPE))
+        .body(body)
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, TaxiiError> {
+    serde_json::to_string(value).map_err(|e| TaxiiError::internal(&e))
+}
+
+/// Runs blocking domain work (SQLite, validation) off the reactor.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, TaxiiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, TaxiiError> + Send + 'static,
+{
+    web::block(f).await?
+}
+
+/// The API root, or 404. Every member sees every API root; collections
+/// inside are filtered by rights.
+pub(crate) fn api_root(state: &State, name: &str) -> Result<ApiRoot, TaxiiError> {
+    state
+        .exchange
+        .store()
+        .api_roots()
+        .map_err(|e| TaxiiError::internal(&e))?
+        .into_iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| TaxiiError::new(Code::NotFound, format!("API root '{name}' not found")))
+}
+
+/// The collection (by id or alias) with the caller's rights; collections the
+/// caller may not see are answered exactly like ones that do not exist.
+pub(crate) fn visible_collection(
+    caller: &Caller,
+    root: &str,
+    id_or_alias: &str,
+) -> Result<(Collection, Rights), TaxiiError> {
+    let parsed = CollectionId::parse(id_or_alias);
+    let not_found = || {
+        TaxiiError::new(
+            Code::NotFound,
+            format!("collection '{id_or_alias}' not found"),
+        )
+    };
+    let collection = caller
+        .snapshot
+        .collections()
+        .iter()
+        .find(|c| {
+            c.api_root == root && (Some(c.id) == parsed || c.alias.as_deref() == Some(id_or_alias))
+        })
+        .ok_or_else(not_found)?;
+    let rights = caller.snapshot.rights(&caller.member, collection);
+    if !rights.visible() {
+        return Err(not_found());
+    }
+    Ok((collection.clone(), rights))
+}
+
+pub(crate) fn denied(d: crate::auth::policy::Denied, what: &str) -> TaxiiError {
+    match d {
+        crate::auth::policy::Denied::Hidden => {
+            TaxiiError::new(Code::NotFound, "collection not found")
+        }
+        crate::auth::policy::Denied::Forbidden => TaxiiError::new(
+            Code::Forbidden,
+            format!("you may not {what} this collection"),
+        ),
+    }
+}
+
+pub(crate) fn now() -> Timestamp {
+    Timestamp::now()
+}

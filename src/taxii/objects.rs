@@ -1,0 +1,352 @@
+//! Objects, object, manifest and versions (TAXII 2.1 §5.3–§5.8).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::cursor_token::{self, Binding};
+use super::query::{self, Query};
+use super::{
+    State, TaxiiError, api_root, body, denied, media, now, taxii_response, visible_collection,
+};
+use crate::auth::Caller;
+use crate::auth::policy;
+use crate::exchange::ingest::IngestRequest;
+use crate::store::{Cursor, Page, StoredObject};
+
+const DATE_ADDED_FIRST: &str = "x-taxii-date-added-first";
+const DATE_ADDED_LAST: &str = "x-taxii-date-added-last";
+
+/// The parts every read endpoint shares: parsed query, resolved `next`, limit.
+struct ReadRequest {
+    access: policy::ReadAccess,
+    query: Query,
+    after: Option<Cursor>,
+    limit: usize,
+}
+
+fn read_request(
+    caller: &Caller,
+    req: &HttpRequest,
+    state: &State,
+    root: &str,
+    collection: &str,
+    endpoint: &str,
+    object_id: Option<&str>,
+    fields: &[&str],
+) -> Result<ReadRequest, TaxiiError> {
+    media::require_accept(req)?;
+    api_root(state, root)?;
+    let (collection, rights) = visible_collection(caller, root, collection)?;
+    let access =
+        policy::read_access(&caller.member, &collection, rights).map_err(|d| denied(d, "read"))?;
+    let query = query::parse(req.query_string(), fields)?;
+    let binding = Binding {
+        endpoint,
+        collection: &collection.id.to_string(),
+        object_id,
+        member: &caller.member.name,
+        filter: &query.filter,
+    };
+    let after = query
+        .next
+        .as_deref()
+        .map(|t| cursor_token::decode(&state.cursor_key, t, &binding))
+        .transpose()?;
+    let limit = query
+        .limit
+        .unwrap_or(state.max_page_size)
+        .min(state.max_page_size);
+    Ok(ReadRequest {
+        access,
+        query,
+        after,
+        limit,
+    })
+}
+
+fn next_token(
+    state: &State,
+    r: &ReadRequest,
+    endpoint: &str,
+    object_id: Option<&str>,
+    page: &Page<StoredObject>,
+) -> Option<String> {
+    if !page.more {
+        return None;
+    }
+    let key = page.last_key?;
+    let binding = Binding {
+        endpoint,
+        collection: &r.access.collection().id.to_string(),
+        object_id,
+        member: r.access.member(),
+        filter: &r.query.filter,
+    };
+    Some(cursor_token::encode(&state.cursor_key, key, &binding))
+}
+
+/// 200 with the page's `X-TAXII-Date-Added-First/-Last` (TAXII 2.1 §3.2).
+fn page_response(items: &[StoredObject], body: String) -> HttpResponse {
+    let mut response = taxii_response(StatusCode::OK, body);
+    if let (Some(first), Some(last)) = (items.first(), items.last()) {
+        let headers = response.headers_mut();
+        for (name, ts) in [
+            (DATE_ADDED_FIRST, first.date_added),
+            (DATE_ADDED_LAST, last.date_added),
+        ] {
+            if let Ok(value) = ts.to_string().parse() {
+                headers.insert(
+                    actix_web::http::header::HeaderName::from_static(name),
+                    value,
+                );
+            }
+        }
+    }
+    response
+}
+
+/// An envelope (§3.7) spliced from the stored JSON text, never re-serialised.
+fn envelope(page: &Page<StoredObject>, next: Option<&str>) -> String {
+    if page.items.is_empty() && !page.more {
+        return "{}".to_string();
+    }
+    let size: usize = page.items.iter().map(|o| o.body.len() + 1).sum();
+    let mut out = String::with_capacity(size + 128);
+    out.push_str("{\"more\":");
+    out.push_str(if page.more { "true" } else { "false" });
+    if let Some(next) = next {
+        out.push_str(",\"next\":");
+        out.push_str(&serde_json::to_string(next).unwrap_or_default());
+    }
+    if !page.items.is_empty() {
+        out.push_str(",\"objects\":[");
+        for (i, o) in page.items.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&o.body);
+        }
+        out.push(']');
+    }
+    out.push('}');
+    out
+}
+
+pub async fn list(
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<State>,
+) -> Result<HttpResponse, TaxiiError> {
+    let (root, collection) = path.into_inner();
+    let r = read_request(
+        &caller,
+        &req,
+        &state,
+        &root,
+        &collection,
+        "objects",
+        None,
+        query::OBJECTS_FIELDS,
+    )?;
+    let exchange = state.exchange.clone();
+    let (r, page) = super::blocking(move || {
+        let page = exchange.list_objects(&r.access, &r.query.filter, r.after, r.limit)?;
+        Ok((r, page))
+    })
+    .await?;
+    let next = next_token(&state, &r, "objects", None, &page);
+    Ok(page_response(&page.items, envelope(&page, next.as_deref())))
+}
+
+pub async fn get(
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    state: web::Data<State>,
+) -> Result<HttpResponse, TaxiiError> {
+    let (root, collection, object_id) = path.into_inner();
+    let r = read_request(
+        &caller,
+        &req,
+        &state,
+        &root,
+        &collection,
+        "object",
+        Some(&object_id),
+        query::OBJECT_FIELDS,
+    )?;
+    let exchange = state.exchange.clone();
+    let id = object_id.clone();
+    let (r, page) = super::blocking(move || {
+        let page = exchange.get_object(&r.access, &id, &r.query.filter, r.after, r.limit)?;
+        Ok((r, page))
+    })
+    .await?;
+    let next = next_token(&state, &r, "object", Some(&object_id), &page);
+    Ok(page_response(&page.items, envelope(&page, next.as_deref())))
+}
+
+#[derive(Serialize)]
+struct ManifestRecord<'a> {
+    id: &'a str,
+    date_added: crate::model::Timestamp,
+    version: &'a str,
+    media_type: String,
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    objects: Vec<ManifestRecord<'a>>,
+}
+
+pub async fn manifest(
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<State>,
+) -> Result<HttpResponse, TaxiiError> {
+    let (root, collection) = path.into_inner();
+    let r = read_request(
+        &caller,
+        &req,
+        &state,
+        &root,
+        &collection,
+        "manifest",
+        None,
+        query::OBJECTS_FIELDS,
+    )?;
+    let exchange = state.exchange.clone();
+    let (r, page) = super::blocking(move || {
+        let page = exchange.manifest(&r.access, &r.query.filter, r.after, r.limit)?;
+        Ok((r, page))
+    })
+    .await?;
+    let next = next_token(&state, &r, "manifest", None, &page);
+    let body = Manifest {
+        more: page.more,
+        next,
+        objects: page
+            .items
+            .iter()
+            .map(|o| ManifestRecord {
+                id: &o.id,
+                date_added: o.date_added,
+                version: &o.version,
+                media_type: format!("application/stix+json;version={}", o.spec_version),
+            })
+            .collect(),
+    };
+    Ok(page_response(&page.items, super::to_json(&body)?))
+}
+
+#[derive(Serialize)]
+struct Versions<'a> {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    more: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    versions: Vec<&'a str>,
+}
+
+pub async fn versions(
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    state: web::Data<State>,
+) -> Result<HttpResponse, TaxiiError> {
+    let (root, collection, object_id) = path.into_inner();
+    let r = read_request(
+        &caller,
+        &req,
+        &state,
+        &root,
+        &collection,
+        "versions",
+        Some(&object_id),
+        query::VERSIONS_FIELDS,
+    )?;
+    let exchange = state.exchange.clone();
+    let id = object_id.clone();
+    let (r, page) = super::blocking(move || {
+        let page = exchange.versions(&r.access, &id, &r.query.filter, r.after, r.limit)?;
+        Ok((r, page))
+    })
+    .await?;
+    let next = next_token(&state, &r, "versions", Some(&object_id), &page);
+    let body = Versions {
+        more: page.more,
+        next,
+        versions: page.items.iter().map(|o| o.version.as_str()).collect(),
+    };
+    Ok(page_response(&page.items, super::to_json(&body)?))
+}
+
+/// TAXII 2.1 §5.7: 404 / 403 / 200 by the read/write matrix.
+pub async fn delete(
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    state: web::Data<State>,
+) -> Result<HttpResponse, TaxiiError> {
+    media::require_accept(&req)?;
+    let (root, collection, object_id) = path.into_inner();
+    api_root(&state, &root)?;
+    let (collection, rights) = visible_collection(&caller, &root, &collection)?;
+    let access = policy::delete_access(&caller.member, &collection, rights)
+        .map_err(|d| denied(d, "delete from"))?;
+    let q = query::parse(req.query_string(), query::OBJECT_FIELDS)?;
+    let exchange = state.exchange.clone();
+    let fingerprint = caller.fingerprint.clone();
+    super::blocking(move || {
+        exchange.delete_object(&access, fingerprint.as_deref(), &object_id, &q.filter)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// TAXII 2.1 §5.5: 202 with a status resource once the write is durable (or
+/// `pending` for envelopes stored in the background).
+pub async fn add(
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+    state: web::Data<State>,
+) -> Result<HttpResponse, TaxiiError> {
+    media::require_accept(&req)?;
+    let (root, collection) = path.into_inner();
+    let api_root = api_root(&state, &root)?;
+    let (collection, rights) = visible_collection(&caller, &root, &collection)?;
+    let access = policy::write_access(&caller.member, &collection, rights)
+        .map_err(|d| denied(d, "write to"))?;
+    media::require_taxii_content_type(&req)?;
+    let bytes = body::read_limited(&req, payload, api_root.max_content_length).await?;
+    let exchange = state.exchange.clone();
+    let fingerprint = caller.fingerprint.clone();
+    let requested = now();
+    let status = super::blocking(move || {
+        Ok(exchange.ingest(IngestRequest {
+            access: &access,
+            fingerprint: fingerprint.as_deref(),
+            api_root: &root,
+            body: &bytes,
+            request_timestamp: requested,
+        })?)
+    })
+    .await?;
+    tracing::Span::current().record("objects", status.total());
+    Ok(taxii_response(
+        StatusCode::ACCEPTED,
+        super::status::render(&status)?,
+    ))
+}
