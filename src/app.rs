@@ -45,6 +45,13 @@ impl Application {
     /// Binds the listener (port 0 picks a free one) and prepares the server.
     pub fn build(config: Config) -> anyhow::Result<Application> {
         let (store, exchange) = open_exchange(&config)?;
+        // The configured body limit is what API roots advertise and enforce.
+        for mut root in store.api_roots()? {
+            if root.max_content_length != config.limits.max_content_length {
+                root.max_content_length = config.limits.max_content_length;
+                store.upsert_api_root(root)?;
+            }
+        }
         let tls = crate::auth::tls::server_config(
             &config.resolve(&config.tls.certificate),
             &config.resolve(&config.tls.key),

@@ -1,8 +1,6 @@
 use clap::Subcommand;
 
 use super::{GlobalArgs, print_json};
-use crate::app::open_exchange;
-use crate::config::Config;
 use crate::model::Tier;
 use crate::store::{CollectionUpdate, NewCollection};
 
@@ -82,8 +80,8 @@ fn out(c: &crate::store::Collection, objects: Option<u64>) -> CollectionOut {
 }
 
 pub fn collections(global: &GlobalArgs, cmd: CollectionCmd) -> anyhow::Result<bool> {
-    let config = Config::load(&global.config)?.with_env(std::env::vars())?;
-    let (_store, exchange) = open_exchange(&config)?;
+    let ctx = super::Ctx::open(global)?;
+    let (config, exchange) = (ctx.config, ctx.exchange);
     match cmd {
         CollectionCmd::List { json } => {
             let all: Vec<CollectionOut> = exchange

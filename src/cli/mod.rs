@@ -2,7 +2,12 @@
 //! that call `setup`, `exchange` and `app`.
 
 mod admin;
+mod audit;
+mod certs;
+mod grants;
+mod members;
 mod serve;
+mod tokens;
 
 use std::path::PathBuf;
 
@@ -51,6 +56,63 @@ pub enum Command {
     /// Manage collections.
     #[command(subcommand, visible_alias = "collection")]
     Collections(admin::CollectionCmd),
+    /// Manage member organisations.
+    #[command(subcommand, visible_aliases = ["member", "clients"])]
+    Members(members::MemberCmd),
+    /// Issue, list and revoke member certificates; export a CRL.
+    #[command(subcommand, visible_alias = "cert")]
+    Certs(certs::CertCmd),
+    /// Grant members or sectors read/write on collections.
+    #[command(subcommand, visible_alias = "grant")]
+    Grants(grants::GrantCmd),
+    /// API tokens for tools that cannot present a client certificate.
+    #[command(subcommand, visible_alias = "token")]
+    Tokens(tokens::TokenCmd),
+    /// Read the append-only audit log.
+    Audit(audit::AuditArgs),
+}
+
+/// What the data commands share: the loaded configuration and the services.
+pub struct Ctx {
+    pub config: crate::config::Config,
+    pub exchange: crate::exchange::Exchange,
+}
+
+impl Ctx {
+    fn open(global: &GlobalArgs) -> anyhow::Result<Ctx> {
+        if !global.config.exists() {
+            anyhow::bail!(
+                "no configuration at {}; run `breakwater init` first or pass --config",
+                global.config.display()
+            );
+        }
+        let config = crate::config::Config::load(&global.config)?.with_env(std::env::vars())?;
+        let (_store, exchange) = crate::app::open_exchange(&config)?;
+        Ok(Ctx { config, exchange })
+    }
+}
+
+/// A plain aligned table for humans (scripts use --json).
+pub(crate) fn table(headers: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+    let rows: Vec<Vec<String>> = rows.collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row);
+    }
 }
 
 /// Runs a command; `Ok(false)` means "completed, but exit with status 1".
@@ -59,6 +121,11 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Init(args) => serve::init(&cli.global, &args),
         Command::Serve(args) => serve::serve(&cli.global, &args),
         Command::Collections(cmd) => admin::collections(&cli.global, cmd),
+        Command::Members(cmd) => members::run(&Ctx::open(&cli.global)?, cmd),
+        Command::Certs(cmd) => certs::run(&Ctx::open(&cli.global)?, cmd),
+        Command::Grants(cmd) => grants::run(&Ctx::open(&cli.global)?, cmd),
+        Command::Tokens(cmd) => tokens::run(&Ctx::open(&cli.global)?, cmd),
+        Command::Audit(args) => audit::run(&Ctx::open(&cli.global)?, args),
     }
 }
 

@@ -178,3 +178,64 @@ impl Exchange {
         Ok(out)
     }
 }
+
+impl Exchange {
+    pub fn update_member(&self, name: &str, update: crate::store::MemberUpdate) -> Result<Member, ExchangeError> {
+        let detail = format!("{update:?}");
+        let m = self.store.update_member(name, update)?;
+        self.audit_admin("member-update", None, format!("{name}: {detail}"));
+        Ok(m)
+    }
+
+    /// Removes a member, its certificates, tokens and grants. Its audit
+    /// history stays: the log names members, it does not reference them.
+    pub fn remove_member(&self, name: &str) -> Result<(), ExchangeError> {
+        let m = self.member(name)?;
+        if m.is_operator && self.store.members()?.iter().filter(|x| x.is_operator).count() == 1 {
+            return Err(ExchangeError::Invalid("the last operator cannot be removed".into()));
+        }
+        self.store.delete_member(name)?;
+        self.audit_admin("member-remove", None, name.to_string());
+        Ok(())
+    }
+
+    pub fn remove_grant(&self, collection: CollectionId, grantee: &Grantee) -> Result<(), ExchangeError> {
+        self.store.remove_grant(collection, grantee)?;
+        self.audit_admin("grant-remove", Some(collection.to_string()), format!("{grantee:?}"));
+        Ok(())
+    }
+
+    /// Issues an API token for a member: returns the secret, shown once; only
+    /// its SHA-256 is stored.
+    pub fn issue_token(
+        &self,
+        member: &str,
+        expires: Option<Timestamp>,
+    ) -> Result<(crate::store::TokenRecord, String), ExchangeError> {
+        use base64::Engine;
+        use ring::rand::SecureRandom;
+        self.member(member)?;
+        let mut bytes = [0u8; 32];
+        ring::rand::SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| ExchangeError::Invalid("no system randomness available".into()))?;
+        let secret = format!("bw_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+        let record = crate::store::TokenRecord {
+            id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
+            member: member.to_string(),
+            hash: crate::auth::registry::token_hash(&secret),
+            created: Timestamp::now(),
+            expires,
+            revoked_at: None,
+        };
+        self.store.add_token(record.clone())?;
+        self.audit_admin("token-issue", None, format!("{member}: token {}", record.id));
+        Ok((record, secret))
+    }
+
+    pub fn revoke_token(&self, id: &str) -> Result<(), ExchangeError> {
+        self.store.revoke_token(id, Timestamp::now())?;
+        self.audit_admin("token-revoke", None, id.to_string());
+        Ok(())
+    }
+}

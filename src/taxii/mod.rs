@@ -41,36 +41,37 @@ pub struct DiscoveryInfo {
 }
 
 /// The whole route table. Paths are normalised to a trailing slash before
-/// routing, so `/taxii2` and `/taxii2/` are the same endpoint.
+/// routing, so `/taxii2` and `/taxii2/` are the same endpoint. A known
+/// endpoint asked with a method it does not support answers 405, never 404.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health/", web::get().to(health::health))
-        .route("/taxii2/", web::get().to(discovery::discovery))
-        .route("/{root}/", web::get().to(discovery::api_root))
-        .route("/{root}/status/{status}/", web::get().to(status::status))
-        .route("/{root}/collections/", web::get().to(collections::list))
-        .route(
-            "/{root}/collections/{collection}/",
-            web::get().to(collections::one),
-        )
-        .route(
-            "/{root}/collections/{collection}/manifest/",
-            web::get().to(objects::manifest),
+    fn endpoint(path: &str) -> actix_web::Resource {
+        web::resource(path).default_service(web::to(method_not_allowed))
+    }
+    cfg.service(endpoint("/health/").route(web::get().to(health::health)))
+        .service(endpoint("/taxii2/").route(web::get().to(discovery::discovery)))
+        .service(endpoint("/{root}/").route(web::get().to(discovery::api_root)))
+        .service(endpoint("/{root}/status/{status}/").route(web::get().to(status::status)))
+        .service(endpoint("/{root}/collections/").route(web::get().to(collections::list)))
+        .service(
+            endpoint("/{root}/collections/{collection}/").route(web::get().to(collections::one)),
         )
         .service(
-            web::resource("/{root}/collections/{collection}/objects/")
+            endpoint("/{root}/collections/{collection}/manifest/")
+                .route(web::get().to(objects::manifest)),
+        )
+        .service(
+            endpoint("/{root}/collections/{collection}/objects/")
                 .route(web::get().to(objects::list))
-                .route(web::post().to(objects::add))
-                .default_service(web::to(method_not_allowed)),
+                .route(web::post().to(objects::add)),
         )
         .service(
-            web::resource("/{root}/collections/{collection}/objects/{object}/")
+            endpoint("/{root}/collections/{collection}/objects/{object}/")
                 .route(web::get().to(objects::get))
-                .route(web::delete().to(objects::delete))
-                .default_service(web::to(method_not_allowed)),
+                .route(web::delete().to(objects::delete)),
         )
-        .route(
-            "/{root}/collections/{collection}/objects/{object}/versions/",
-            web::get().to(objects::versions),
+        .service(
+            endpoint("/{root}/collections/{collection}/objects/{object}/versions/")
+                .route(web::get().to(objects::versions)),
         )
         .default_service(web::to(not_found));
 }

@@ -3,3 +3,5 @@
 
 mod helpers;
 mod smoke;
+mod errors;
+mod objects;
