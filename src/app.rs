@@ -71,6 +71,7 @@ impl Application {
                 contact: config.discovery.contact.clone(),
             },
             max_page_size: config.limits.max_page_size.max(1),
+            allow_foreign_identities: config.auth.allow_foreign_identities,
         });
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -105,6 +105,8 @@ impl Default for Limits {
 pub struct Auth {
     /// Accept per-member API tokens (HTTP Basic password or Bearer) besides certificates.
     pub tokens: bool,
+    /// Accept objects whose `created_by_ref` names another member's identity.
+    pub allow_foreign_identities: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

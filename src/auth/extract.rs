@@ -54,11 +54,14 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, AuthError> {
                 .insert(LoggedMember(caller.member.name.clone()));
         }
         Err(AuthError::NoCredentials) => {}
-        Err(e) => tracing::warn!(
-            fingerprint = fingerprint.as_deref().unwrap_or("-"),
-            reason = %e,
-            "refused a request"
-        ),
+        Err(e) => {
+            tracing::warn!(
+                fingerprint = fingerprint.as_deref().unwrap_or("-"),
+                reason = %e,
+                "refused a request"
+            );
+            registry.record_refusal(fingerprint.as_deref(), &e.to_string());
+        }
     }
     result
 }

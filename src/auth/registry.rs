@@ -53,6 +53,16 @@ impl Snapshot {
         self.members.get(name).map(|&i| &self.data.members[i])
     }
 
+    /// Identities bound to members other than `member` (identity -> owner).
+    pub fn foreign_identities(&self, member: &str) -> HashMap<String, String> {
+        self.data
+            .members
+            .iter()
+            .filter(|m| m.name != member)
+            .filter_map(|m| Some((m.identity_ref.clone()?, m.name.clone())))
+            .collect()
+    }
+
     pub fn collections(&self) -> &[Collection] {
         &self.data.collections
     }
@@ -122,6 +132,23 @@ impl MemberRegistry {
             snapshot: RwLock::new(Arc::new(snapshot)),
             tokens_enabled,
         })
+    }
+
+    /// Records a refused request in the audit log (queued).
+    pub fn record_refusal(&self, fingerprint: Option<&str>, reason: &str) {
+        let event = crate::store::AuditEvent {
+            at: Timestamp::now(),
+            member: None,
+            fingerprint: fingerprint.map(str::to_string),
+            action: "authenticate".into(),
+            collection: None,
+            objects: None,
+            outcome: "refused".into(),
+            detail: Some(reason.to_string()),
+        };
+        if let Err(e) = self.store.queue_audit(event) {
+            tracing::error!(error = %e, "could not queue an audit event");
+        }
     }
 
     pub fn tokens_enabled(&self) -> bool {

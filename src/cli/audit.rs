@@ -27,14 +27,24 @@ pub fn run(ctx: &Ctx, args: AuditArgs) -> anyhow::Result<bool> {
         print_json(&events)?;
     } else {
         table(
-            &["AT", "MEMBER", "ACTION", "COLLECTION", "OBJECTS", "OUTCOME", "DETAIL"],
+            &[
+                "AT",
+                "MEMBER",
+                "ACTION",
+                "COLLECTION",
+                "OBJECTS",
+                "OUTCOME",
+                "DETAIL",
+            ],
             events.iter().map(|e| {
                 vec![
                     e.at.to_string(),
                     e.member.clone().unwrap_or_else(|| "-".into()),
                     e.action.clone(),
                     e.collection.clone().unwrap_or_else(|| "-".into()),
-                    e.objects.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+                    e.objects
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "-".into()),
                     e.outcome.clone(),
                     e.detail.clone().unwrap_or_default(),
                 ]

@@ -47,7 +47,12 @@ pub enum CertCmd {
 pub fn run(ctx: &Ctx, cmd: CertCmd) -> anyhow::Result<bool> {
     let ex = &ctx.exchange;
     match cmd {
-        CertCmd::Issue { member, out, days, json } => {
+        CertCmd::Issue {
+            member,
+            out,
+            days,
+            json,
+        } => {
             let ca = setup::load_ca(&ctx.config)?;
             let (info, paths) = setup::issue_member_certificate(ex, &ca, &member, &out, days)?;
             if json {
@@ -61,7 +66,10 @@ pub fn run(ctx: &Ctx, cmd: CertCmd) -> anyhow::Result<bool> {
                     "pkcs12_password": setup::DEFAULT_P12_PASSWORD,
                 }))?;
             } else {
-                println!("issued {} for {member}, valid until {}", info.fingerprint, info.not_after);
+                println!(
+                    "issued {} for {member}, valid until {}",
+                    info.fingerprint, info.not_after
+                );
                 for p in &paths {
                     println!("wrote {}", p.display());
                 }
@@ -99,7 +107,11 @@ pub fn run(ctx: &Ctx, cmd: CertCmd) -> anyhow::Result<bool> {
                             c.member.clone(),
                             c.fingerprint.clone(),
                             c.not_after.to_string(),
-                            if c.revoked_at.is_some() { "revoked".into() } else { "valid".into() },
+                            if c.revoked_at.is_some() {
+                                "revoked".into()
+                            } else {
+                                "valid".into()
+                            },
                         ]
                     }),
                 );
@@ -107,7 +119,10 @@ pub fn run(ctx: &Ctx, cmd: CertCmd) -> anyhow::Result<bool> {
         }
         CertCmd::Revoke { fingerprint } => {
             let c = ex.revoke_certificate(&fingerprint)?;
-            println!("revoked {} of {}; its next request is refused", c.fingerprint, c.member);
+            println!(
+                "revoked {} of {}; its next request is refused",
+                c.fingerprint, c.member
+            );
         }
         CertCmd::Crl { out, days } => {
             let ca = setup::load_ca(&ctx.config)?;
@@ -123,7 +138,12 @@ pub fn run(ctx: &Ctx, cmd: CertCmd) -> anyhow::Result<bool> {
                 })
                 .collect();
             let now = chrono::Utc::now();
-            let pem = ca.crl_pem(&revoked, now, now + chrono::Duration::days(days.into()), now.timestamp() as u64)?;
+            let pem = ca.crl_pem(
+                &revoked,
+                now,
+                now + chrono::Duration::days(days.into()),
+                now.timestamp() as u64,
+            )?;
             match out {
                 Some(path) => {
                     std::fs::write(&path, pem)?;

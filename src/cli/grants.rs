@@ -79,12 +79,21 @@ pub fn run(ctx: &Ctx, cmd: GrantCmd) -> anyhow::Result<bool> {
                             Grantee::Member(m) => format!("member {m}"),
                             Grantee::Sector(s) => format!("sector {s}"),
                         };
-                        vec![g.collection.to_string(), who, g.read.to_string(), g.write.to_string()]
+                        vec![
+                            g.collection.to_string(),
+                            who,
+                            g.read.to_string(),
+                            g.write.to_string(),
+                        ]
                     }),
                 );
             }
         }
-        GrantCmd::Add { target, read, write } => {
+        GrantCmd::Add {
+            target,
+            read,
+            write,
+        } => {
             if !read && !write {
                 anyhow::bail!("say what to grant: --read, --write or both");
             }
@@ -96,7 +105,10 @@ pub fn run(ctx: &Ctx, cmd: GrantCmd) -> anyhow::Result<bool> {
                 read,
                 write,
             })?;
-            println!("granted {:?} read={read} write={write} on {} ({})", grantee, collection.title, collection.id);
+            println!(
+                "granted {:?} read={read} write={write} on {} ({})",
+                grantee, collection.title, collection.id
+            );
         }
         GrantCmd::Remove { target } => {
             let collection = ex.find_collection(&target.collection)?;

@@ -79,13 +79,25 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
                             m.name.clone(),
                             m.sector.clone(),
                             m.clearance.to_string(),
-                            if m.suspended { "suspended".into() } else { "active".into() },
+                            if m.suspended {
+                                "suspended".into()
+                            } else {
+                                "active".into()
+                            },
                         ]
                     }),
                 );
             }
         }
-        MemberCmd::Add { name, sector, clearance, contact, identity, cert, json } => {
+        MemberCmd::Add {
+            name,
+            sector,
+            clearance,
+            contact,
+            identity,
+            cert,
+            json,
+        } => {
             let m = ex.add_member(NewMember {
                 name: name.clone(),
                 sector,
@@ -96,8 +108,9 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
             })?;
             let registered = match cert {
                 Some(path) => {
-                    let pem = std::fs::read_to_string(&path)
-                        .with_context(|| format!("cannot read the certificate {}", path.display()))?;
+                    let pem = std::fs::read_to_string(&path).with_context(|| {
+                        format!("cannot read the certificate {}", path.display())
+                    })?;
                     let info = crate::certs::inspect_pem(&pem)?;
                     Some(ex.register_certificate(&name, &info)?)
                 }
@@ -106,7 +119,12 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
             if json {
                 print_json(&serde_json::json!({ "member": m, "certificate": registered }))?;
             } else {
-                println!("added member {} ({}, clearance {})", m.name, m.sector, m.clearance.label());
+                println!(
+                    "added member {} ({}, clearance {})",
+                    m.name,
+                    m.sector,
+                    m.clearance.label()
+                );
                 if let Some(c) = registered {
                     println!("registered certificate {}", c.fingerprint);
                 } else {
@@ -116,7 +134,12 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
         }
         MemberCmd::Show { name, json } => {
             let m = ex.member(&name)?;
-            let certs: Vec<_> = ex.store().certificates()?.into_iter().filter(|c| c.member == name).collect();
+            let certs: Vec<_> = ex
+                .store()
+                .certificates()?
+                .into_iter()
+                .filter(|c| c.member == name)
+                .collect();
             let grants: Vec<_> = ex
                 .store()
                 .grants()?
@@ -124,24 +147,45 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
                 .filter(|g| g.grantee == crate::store::Grantee::Member(name.clone()))
                 .collect();
             if json {
-                print_json(&serde_json::json!({ "member": m, "certificates": certs, "grants": grants }))?;
+                print_json(
+                    &serde_json::json!({ "member": m, "certificates": certs, "grants": grants }),
+                )?;
             } else {
                 println!("name:      {}", m.name);
                 println!("sector:    {}", m.sector);
                 println!("clearance: {}", m.clearance.label());
-                println!("state:     {}", if m.suspended { "suspended" } else { "active" });
+                println!(
+                    "state:     {}",
+                    if m.suspended { "suspended" } else { "active" }
+                );
                 println!("contact:   {}", m.contact.as_deref().unwrap_or("-"));
                 println!("identity:  {}", m.identity_ref.as_deref().unwrap_or("-"));
                 for c in certs {
-                    let state = if c.revoked_at.is_some() { "revoked" } else { "valid" };
-                    println!("cert:      {} until {} ({state})", c.fingerprint, c.not_after);
+                    let state = if c.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "valid"
+                    };
+                    println!(
+                        "cert:      {} until {} ({state})",
+                        c.fingerprint, c.not_after
+                    );
                 }
                 for g in grants {
-                    println!("grant:     {} read={} write={}", g.collection, g.read, g.write);
+                    println!(
+                        "grant:     {} read={} write={}",
+                        g.collection, g.read, g.write
+                    );
                 }
             }
         }
-        MemberCmd::Update { name, sector, clearance, contact, identity } => {
+        MemberCmd::Update {
+            name,
+            sector,
+            clearance,
+            contact,
+            identity,
+        } => {
             let m = ex.update_member(
                 &name,
                 MemberUpdate {
@@ -152,19 +196,38 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
                     suspended: None,
                 },
             )?;
-            println!("updated {} ({}, clearance {})", m.name, m.sector, m.clearance.label());
+            println!(
+                "updated {} ({}, clearance {})",
+                m.name,
+                m.sector,
+                m.clearance.label()
+            );
         }
         MemberCmd::Suspend { name } => {
-            ex.update_member(&name, MemberUpdate { suspended: Some(true), ..Default::default() })?;
+            ex.update_member(
+                &name,
+                MemberUpdate {
+                    suspended: Some(true),
+                    ..Default::default()
+                },
+            )?;
             println!("suspended {name}; its next request is refused");
         }
         MemberCmd::Resume { name } => {
-            ex.update_member(&name, MemberUpdate { suspended: Some(false), ..Default::default() })?;
+            ex.update_member(
+                &name,
+                MemberUpdate {
+                    suspended: Some(false),
+                    ..Default::default()
+                },
+            )?;
             println!("resumed {name}");
         }
         MemberCmd::Remove { name, yes } => {
             if !yes {
-                anyhow::bail!("removing member '{name}' deletes its certificates, tokens and grants; repeat with --yes to confirm");
+                anyhow::bail!(
+                    "removing member '{name}' deletes its certificates, tokens and grants; repeat with --yes to confirm"
+                );
             }
             ex.remove_member(&name)?;
             println!("removed {name} (its audit history is kept)");

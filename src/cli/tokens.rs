@@ -31,15 +31,25 @@ fn parse_timestamp(s: &str) -> Result<Timestamp, String> {
 pub fn run(ctx: &Ctx, cmd: TokenCmd) -> anyhow::Result<bool> {
     let ex = &ctx.exchange;
     match cmd {
-        TokenCmd::Issue { member, expires, json } => {
+        TokenCmd::Issue {
+            member,
+            expires,
+            json,
+        } => {
             let (record, secret) = ex.issue_token(&member, expires)?;
             if json {
-                print_json(&serde_json::json!({"id": record.id, "member": member, "token": secret, "expires": record.expires}))?;
+                print_json(
+                    &serde_json::json!({"id": record.id, "member": member, "token": secret, "expires": record.expires}),
+                )?;
             } else {
                 println!("token {} for {member}: {secret}", record.id);
-                println!("it is shown only now; use it as the Basic password (any user name) or as a Bearer token");
+                println!(
+                    "it is shown only now; use it as the Basic password (any user name) or as a Bearer token"
+                );
                 if !ctx.config.auth.tokens {
-                    println!("note: tokens are disabled; set [auth] tokens = true in the configuration to accept them");
+                    println!(
+                        "note: tokens are disabled; set [auth] tokens = true in the configuration to accept them"
+                    );
                 }
             }
         }
@@ -60,8 +70,14 @@ pub fn run(ctx: &Ctx, cmd: TokenCmd) -> anyhow::Result<bool> {
                         vec![
                             t.id.clone(),
                             t.member.clone(),
-                            t.expires.map(|e| e.to_string()).unwrap_or_else(|| "never".into()),
-                            if t.revoked_at.is_some() { "revoked".into() } else { "active".into() },
+                            t.expires
+                                .map(|e| e.to_string())
+                                .unwrap_or_else(|| "never".into()),
+                            if t.revoked_at.is_some() {
+                                "revoked".into()
+                            } else {
+                                "active".into()
+                            },
                         ]
                     }),
                 );

@@ -180,7 +180,11 @@ impl Exchange {
 }
 
 impl Exchange {
-    pub fn update_member(&self, name: &str, update: crate::store::MemberUpdate) -> Result<Member, ExchangeError> {
+    pub fn update_member(
+        &self,
+        name: &str,
+        update: crate::store::MemberUpdate,
+    ) -> Result<Member, ExchangeError> {
         let detail = format!("{update:?}");
         let m = self.store.update_member(name, update)?;
         self.audit_admin("member-update", None, format!("{name}: {detail}"));
@@ -191,17 +195,35 @@ impl Exchange {
     /// history stays: the log names members, it does not reference them.
     pub fn remove_member(&self, name: &str) -> Result<(), ExchangeError> {
         let m = self.member(name)?;
-        if m.is_operator && self.store.members()?.iter().filter(|x| x.is_operator).count() == 1 {
-            return Err(ExchangeError::Invalid("the last operator cannot be removed".into()));
+        if m.is_operator
+            && self
+                .store
+                .members()?
+                .iter()
+                .filter(|x| x.is_operator)
+                .count()
+                == 1
+        {
+            return Err(ExchangeError::Invalid(
+                "the last operator cannot be removed".into(),
+            ));
         }
         self.store.delete_member(name)?;
         self.audit_admin("member-remove", None, name.to_string());
         Ok(())
     }
 
-    pub fn remove_grant(&self, collection: CollectionId, grantee: &Grantee) -> Result<(), ExchangeError> {
+    pub fn remove_grant(
+        &self,
+        collection: CollectionId,
+        grantee: &Grantee,
+    ) -> Result<(), ExchangeError> {
         self.store.remove_grant(collection, grantee)?;
-        self.audit_admin("grant-remove", Some(collection.to_string()), format!("{grantee:?}"));
+        self.audit_admin(
+            "grant-remove",
+            Some(collection.to_string()),
+            format!("{grantee:?}"),
+        );
         Ok(())
     }
 
@@ -219,7 +241,10 @@ impl Exchange {
         ring::rand::SystemRandom::new()
             .fill(&mut bytes)
             .map_err(|_| ExchangeError::Invalid("no system randomness available".into()))?;
-        let secret = format!("bw_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+        let secret = format!(
+            "bw_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        );
         let record = crate::store::TokenRecord {
             id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
             member: member.to_string(),
@@ -229,7 +254,11 @@ impl Exchange {
             revoked_at: None,
         };
         self.store.add_token(record.clone())?;
-        self.audit_admin("token-issue", None, format!("{member}: token {}", record.id));
+        self.audit_admin(
+            "token-issue",
+            None,
+            format!("{member}: token {}", record.id),
+        );
         Ok((record, secret))
     }
 

@@ -24,8 +24,18 @@ pub enum Verdict {
     Refused(StatusDetail),
 }
 
+/// What decides an object's admission besides STIX validity.
+#[derive(Debug, Clone, Default)]
+pub struct Admission {
+    /// STIX identities bound to *other* members (identity id -> member):
+    /// an object naming one as `created_by_ref` is refused, since a member may
+    /// not publish as someone else. Empty where the operator allows it.
+    pub foreign_identities: std::collections::HashMap<String, String>,
+}
+
 pub struct IngestRequest<'a> {
     pub access: &'a WriteAccess,
+    pub admission: &'a Admission,
     pub fingerprint: Option<&'a str>,
     pub api_root: &'a str,
     pub body: &'a [u8],
@@ -36,6 +46,12 @@ impl Exchange {
     pub fn ingest(&self, req: IngestRequest<'_>) -> Result<StatusRecord, ExchangeError> {
         let text = std::str::from_utf8(req.body)
             .map_err(|_| ExchangeError::MalformedEnvelope("the body is not UTF-8".into()))?;
+        // serde would also read a JSON array as the struct's fields in order.
+        if !text.trim_start().starts_with('{') {
+            return Err(ExchangeError::MalformedEnvelope(
+                "expected a JSON object with an `objects` list".into(),
+            ));
+        }
         let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|e| {
             ExchangeError::MalformedEnvelope(format!(
                 "{e} (expected a JSON object with an `objects` list)"
@@ -43,7 +59,7 @@ impl Exchange {
         })?;
         let raws = envelope.objects.unwrap_or_default();
         let tier = req.access.collection().tier;
-        let verdicts = self.judge_all(&raws, tier);
+        let verdicts = self.judge_all(&raws, tier, req.admission);
         let mut batch = IngestBatch {
             status_id: uuid::Uuid::new_v4().to_string(),
             api_root: req.api_root.to_string(),
@@ -87,11 +103,19 @@ impl Exchange {
     }
 
     /// Validates every object; large envelopes are split across cores.
-    fn judge_all(&self, raws: &[&RawValue], tier: crate::model::Tier) -> Vec<Verdict> {
+    fn judge_all(
+        &self,
+        raws: &[&RawValue],
+        tier: crate::model::Tier,
+        admission: &Admission,
+    ) -> Vec<Verdict> {
         const PARALLEL_ABOVE: usize = 2_000;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         if raws.len() <= PARALLEL_ABOVE || threads == 1 {
-            return raws.iter().map(|raw| self.judge(raw, tier)).collect();
+            return raws
+                .iter()
+                .map(|raw| self.judge(raw, tier, admission))
+                .collect();
         }
         let chunk = raws.len().div_ceil(threads);
         std::thread::scope(|scope| {
@@ -100,7 +124,7 @@ impl Exchange {
                 .map(|part| {
                     scope.spawn(move || {
                         part.iter()
-                            .map(|raw| self.judge(raw, tier))
+                            .map(|raw| self.judge(raw, tier, admission))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -113,7 +137,12 @@ impl Exchange {
     }
 
     /// Decides one object: STIX validity, then the collection tier's marking rule.
-    pub fn judge(&self, raw: &RawValue, tier: crate::model::Tier) -> Verdict {
+    pub fn judge(
+        &self,
+        raw: &RawValue,
+        tier: crate::model::Tier,
+        admission: &Admission,
+    ) -> Verdict {
         let value: Value = match serde_json::from_str(raw.get()) {
             Ok(v) => v,
             Err(e) => return refuse(&Value::Null, format!("not valid JSON: {e}")),
@@ -135,6 +164,16 @@ impl Exchange {
         }
         if let Err(why) = policy::check_marking(&value, tier) {
             return refuse(&value, why);
+        }
+        if let Some(creator) = object.get("created_by_ref").and_then(Value::as_str) {
+            if let Some(owner) = admission.foreign_identities.get(creator) {
+                return refuse(
+                    &value,
+                    format!(
+                        "created_by_ref {creator} is the identity of member '{owner}'; a member may publish only under its own identity"
+                    ),
+                );
+            }
         }
         let version = ["modified", "created"].iter().find_map(|key| {
             let text = object.get(*key)?.as_str()?;

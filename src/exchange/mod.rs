@@ -181,6 +181,34 @@ impl Exchange {
         Ok(self.store.purge_statuses(cutoff)?)
     }
 
+    /// Queues an audit event for reads and refusals; it is committed with
+    /// the next write transaction instead of costing a commit of its own.
+    #[allow(clippy::too_many_arguments)]
+    pub fn audit_queued(
+        &self,
+        member: Option<&str>,
+        fingerprint: Option<&str>,
+        action: &str,
+        collection: Option<String>,
+        objects: Option<u64>,
+        outcome: &str,
+        detail: Option<String>,
+    ) {
+        let event = crate::store::AuditEvent {
+            at: Timestamp::now(),
+            member: member.map(str::to_string),
+            fingerprint: fingerprint.map(str::to_string),
+            action: action.to_string(),
+            collection,
+            objects,
+            outcome: outcome.to_string(),
+            detail,
+        };
+        if let Err(e) = self.store.queue_audit(event) {
+            tracing::error!(error = %e, "could not queue an audit event");
+        }
+    }
+
     /// Records an event in the audit log. Failing to audit is logged, never
     /// turned into a failed request the caller could retry into duplicates.
     #[allow(clippy::too_many_arguments)]

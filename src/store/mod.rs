@@ -343,6 +343,10 @@ pub trait Store: Send + Sync + 'static {
     fn object_count(&self, collection: CollectionId) -> StoreResult<u64>;
 
     // Audit
+    /// Appends an event durably before returning.
     fn append_audit(&self, event: AuditEvent) -> StoreResult<()>;
+    /// Queues an event to be committed with the next write (request paths:
+    /// polls and refusals must not each cost a commit).
+    fn queue_audit(&self, event: AuditEvent) -> StoreResult<()>;
     fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
 }

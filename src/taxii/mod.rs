@@ -31,6 +31,8 @@ pub struct State {
     pub discovery: DiscoveryInfo,
     /// Largest page served, whatever `limit` asks for.
     pub max_page_size: usize,
+    /// Let members publish objects whose `created_by_ref` is another member's identity.
+    pub allow_foreign_identities: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -149,7 +151,23 @@ pub(crate) fn visible_collection(
     Ok((collection.clone(), rights))
 }
 
-pub(crate) fn denied(d: crate::auth::policy::Denied, what: &str) -> TaxiiError {
+/// A refused operation: audited, then answered 404 (hidden) or 403.
+pub(crate) fn denied(
+    state: &State,
+    caller: &Caller,
+    collection: &Collection,
+    d: crate::auth::policy::Denied,
+    what: &str,
+) -> TaxiiError {
+    state.exchange.audit_queued(
+        Some(&caller.member.name),
+        caller.fingerprint.as_deref(),
+        what,
+        Some(collection.id.to_string()),
+        None,
+        "refused",
+        Some(format!("{d:?}")),
+    );
     match d {
         crate::auth::policy::Denied::Hidden => {
             TaxiiError::new(Code::NotFound, "collection not found")

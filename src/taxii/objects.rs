@@ -11,8 +11,8 @@ use super::{
 };
 use crate::auth::Caller;
 use crate::auth::policy;
-use crate::exchange::ingest::IngestRequest;
-use crate::store::{Cursor, Page, StoredObject};
+use crate::exchange::ingest::{Admission, IngestRequest};
+use crate::store::{Cursor, Page, StoredObject, VersionFilter};
 
 const DATE_ADDED_FIRST: &str = "x-taxii-date-added-first";
 const DATE_ADDED_LAST: &str = "x-taxii-date-added-last";
@@ -38,8 +38,8 @@ fn read_request(
     media::require_accept(req)?;
     api_root(state, root)?;
     let (collection, rights) = visible_collection(caller, root, collection)?;
-    let access =
-        policy::read_access(&caller.member, &collection, rights).map_err(|d| denied(d, "read"))?;
+    let access = policy::read_access(&caller.member, &collection, rights)
+        .map_err(|d| denied(state, caller, &collection, d, "read"))?;
     let query = query::parse(req.query_string(), fields)?;
     let binding = Binding {
         endpoint,
@@ -84,6 +84,19 @@ fn next_token(
         filter: &r.query.filter,
     };
     Some(cursor_token::encode(&state.cursor_key, key, &binding))
+}
+
+/// Every poll goes to the audit log (queued: no commit of its own).
+fn audit_read(state: &State, caller: &Caller, r: &ReadRequest, endpoint: &str, n: usize) {
+    state.exchange.audit_queued(
+        Some(&caller.member.name),
+        caller.fingerprint.as_deref(),
+        &format!("poll-{endpoint}"),
+        Some(r.access.collection().id.to_string()),
+        Some(n as u64),
+        "ok",
+        None,
+    );
 }
 
 /// 200 with the page's `X-TAXII-Date-Added-First/-Last` (TAXII 2.1 §3.2).
@@ -157,6 +170,7 @@ pub async fn list(
     })
     .await?;
     let next = next_token(&state, &r, "objects", None, &page);
+    audit_read(&state, &caller, &r, "objects", page.items.len());
     Ok(page_response(&page.items, envelope(&page, next.as_deref())))
 }
 
@@ -185,6 +199,7 @@ pub async fn get(
     })
     .await?;
     let next = next_token(&state, &r, "object", Some(&object_id), &page);
+    audit_read(&state, &caller, &r, "object", page.items.len());
     Ok(page_response(&page.items, envelope(&page, next.as_deref())))
 }
 
@@ -230,6 +245,7 @@ pub async fn manifest(
     })
     .await?;
     let next = next_token(&state, &r, "manifest", None, &page);
+    audit_read(&state, &caller, &r, "manifest", page.items.len());
     let body = Manifest {
         more: page.more,
         next,
@@ -282,6 +298,7 @@ pub async fn versions(
     })
     .await?;
     let next = next_token(&state, &r, "versions", Some(&object_id), &page);
+    audit_read(&state, &caller, &r, "versions", page.items.len());
     let body = Versions {
         more: page.more,
         next,
@@ -302,8 +319,13 @@ pub async fn delete(
     api_root(&state, &root)?;
     let (collection, rights) = visible_collection(&caller, &root, &collection)?;
     let access = policy::delete_access(&caller.member, &collection, rights)
-        .map_err(|d| denied(d, "delete from"))?;
-    let q = query::parse(req.query_string(), query::OBJECT_FIELDS)?;
+        .map_err(|d| denied(&state, &caller, &collection, d, "delete from"))?;
+    let mut q = query::parse(req.query_string(), query::OBJECT_FIELDS)?;
+    if !q.versions_given {
+        // §5.7: without `match[version]` every version goes, or the object
+        // would still be retrievable.
+        q.filter.versions = VersionFilter::All;
+    }
     let exchange = state.exchange.clone();
     let fingerprint = caller.fingerprint.clone();
     super::blocking(move || {
@@ -328,15 +350,23 @@ pub async fn add(
     let api_root = api_root(&state, &root)?;
     let (collection, rights) = visible_collection(&caller, &root, &collection)?;
     let access = policy::write_access(&caller.member, &collection, rights)
-        .map_err(|d| denied(d, "write to"))?;
+        .map_err(|d| denied(&state, &caller, &collection, d, "write to"))?;
     media::require_taxii_content_type(&req)?;
     let bytes = body::read_limited(&req, payload, api_root.max_content_length).await?;
+    let admission = Admission {
+        foreign_identities: if caller.member.is_operator || state.allow_foreign_identities {
+            Default::default()
+        } else {
+            caller.snapshot.foreign_identities(&caller.member.name)
+        },
+    };
     let exchange = state.exchange.clone();
     let fingerprint = caller.fingerprint.clone();
     let requested = now();
     let status = super::blocking(move || {
         Ok(exchange.ingest(IngestRequest {
             access: &access,
+            admission: &admission,
             fingerprint: fingerprint.as_deref(),
             api_root: &root,
             body: &bytes,

@@ -11,6 +11,8 @@ pub struct Query {
     pub filter: ObjectFilter,
     pub limit: Option<usize>,
     pub next: Option<String>,
+    /// Whether `match[version]` was given (DELETE's default differs, §5.7).
+    pub versions_given: bool,
 }
 
 fn bad(param: &str, reason: impl std::fmt::Display) -> TaxiiError {
@@ -111,7 +113,10 @@ pub fn parse(query_string: &str, allowed: &[&str]) -> Result<Query, TaxiiError> 
                             q.filter.types.push(t.to_string());
                         }
                     }
-                    "version" => q.filter.versions = parse_versions(value)?,
+                    "version" => {
+                        q.filter.versions = parse_versions(value)?;
+                        q.versions_given = true;
+                    }
                     "spec_version" => {
                         for v in list(key, value)? {
                             let ok = v.split_once('.').is_some_and(|(a, b)| {

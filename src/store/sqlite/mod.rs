@@ -876,6 +876,10 @@ impl Store for SqliteStore {
         })
     }
 
+    fn queue_audit(&self, event: AuditEvent) -> StoreResult<()> {
+        self.writer.audit(event)
+    }
+
     fn audit(&self, q: &AuditQuery) -> StoreResult<Vec<AuditEvent>> {
         let limit = if q.limit == 0 {
             i64::MAX

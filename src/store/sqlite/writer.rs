@@ -11,7 +11,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use super::sql;
 use crate::model::Timestamp;
 use crate::store::{
-    IngestBatch, NewObject, StatusDetail, StatusDetails, StatusRecord, StoreError, StoreResult,
+    AuditEvent, IngestBatch, NewObject, StatusDetail, StatusDetails, StatusRecord, StoreError,
+    StoreResult,
 };
 
 type Reply<T> = mpsc::SyncSender<StoreResult<T>>;
@@ -19,6 +20,9 @@ type Reply<T> = mpsc::SyncSender<StoreResult<T>>;
 enum Job {
     Ingest(IngestBatch, Reply<StatusRecord>),
     Exec(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// Audit events of reads and refusals: queued, written with the next
+    /// group commit, so auditing a poll costs no fsync of its own.
+    Audit(AuditEvent),
 }
 
 /// Most envelopes folded into one transaction; bounds commit latency.
@@ -37,6 +41,13 @@ impl Writer {
             .spawn(move || run(&mut conn, rx))
             .expect("spawning the database writer thread");
         Writer { tx }
+    }
+
+    /// Queues an audit event; it is committed with the next transaction.
+    pub fn audit(&self, event: AuditEvent) -> StoreResult<()> {
+        self.tx
+            .send(Job::Audit(event))
+            .map_err(|_| StoreError::WriterStopped)
     }
 
     pub fn ingest(&self, batch: IngestBatch) -> StoreResult<StatusRecord> {
@@ -73,6 +84,7 @@ impl Writer {
 fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let mut group = Vec::new();
+        let mut audits = Vec::new();
         let mut queue = vec![first];
         while queue.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -83,21 +95,44 @@ fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
         for job in queue {
             match job {
                 Job::Ingest(batch, reply) => group.push((batch, reply)),
+                Job::Audit(event) => audits.push(event),
                 Job::Exec(f) => {
-                    flush(conn, &mut group);
+                    flush(conn, &mut group, &mut audits);
                     f(conn);
                 }
             }
         }
-        flush(conn, &mut group);
+        flush(conn, &mut group, &mut audits);
     }
 }
 
-fn flush(conn: &mut Connection, group: &mut Vec<(IngestBatch, Reply<StatusRecord>)>) {
-    if group.is_empty() {
+fn write_audits(tx: &Transaction<'_>, audits: &[AuditEvent]) -> StoreResult<()> {
+    let mut stmt = tx.prepare_cached(sql::AUDIT_INSERT)?;
+    for e in audits {
+        stmt.execute(params![
+            e.at.micros(),
+            e.member,
+            e.fingerprint,
+            e.action,
+            e.collection,
+            e.objects.map(|n| n as i64),
+            e.outcome,
+            e.detail
+        ])?;
+    }
+    Ok(())
+}
+
+fn flush(
+    conn: &mut Connection,
+    group: &mut Vec<(IngestBatch, Reply<StatusRecord>)>,
+    audits: &mut Vec<AuditEvent>,
+) {
+    if group.is_empty() && audits.is_empty() {
         return;
     }
     let jobs = std::mem::take(group);
+    let audits = std::mem::take(audits);
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -125,6 +160,9 @@ fn flush(conn: &mut Connection, group: &mut Vec<(IngestBatch, Reply<StatusRecord
             }
         })();
         results.push(outcome);
+    }
+    if let Err(e) = write_audits(&tx, &audits) {
+        tracing::error!(error = %e, lost = audits.len(), "could not write audit events");
     }
     match tx.commit() {
         Ok(()) => {
