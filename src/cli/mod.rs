@@ -8,6 +8,7 @@ mod grants;
 mod members;
 mod serve;
 mod tokens;
+mod transfer;
 
 use std::path::PathBuf;
 
@@ -70,6 +71,10 @@ pub enum Command {
     Tokens(tokens::TokenCmd),
     /// Read the append-only audit log.
     Audit(audit::AuditArgs),
+    /// Import STIX bundles into a collection (validated like a TAXII POST).
+    Import(transfer::ImportArgs),
+    /// Export a collection as one STIX bundle, streamed.
+    Export(transfer::ExportArgs),
 }
 
 /// What the data commands share: the loaded configuration and the services.
@@ -126,6 +131,8 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Grants(cmd) => grants::run(&Ctx::open(&cli.global)?, cmd),
         Command::Tokens(cmd) => tokens::run(&Ctx::open(&cli.global)?, cmd),
         Command::Audit(args) => audit::run(&Ctx::open(&cli.global)?, args),
+        Command::Import(args) => transfer::import(&Ctx::open(&cli.global)?, args),
+        Command::Export(args) => transfer::export(&Ctx::open(&cli.global)?, args),
     }
 }
 
