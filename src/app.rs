@@ -72,6 +72,7 @@ impl Application {
             },
             max_page_size: config.limits.max_page_size.max(1),
             allow_foreign_identities: config.auth.allow_foreign_identities,
+            metrics: Default::default(),
         });
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -84,11 +85,23 @@ impl Application {
                 .app_data(web::PayloadConfig::new(max_body as usize))
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
+                    let state = req.app_data::<web::Data<State>>().cloned();
                     let method = req.method().to_string();
                     let path = req.path().to_string();
                     let fut = srv.call(req);
                     async move {
                         let res = fut.await?;
+                        if let Some(state) = state {
+                            let route = res
+                                .request()
+                                .match_pattern()
+                                .unwrap_or_else(|| "unmatched".into());
+                            state.metrics.observe(
+                                &route,
+                                res.status().as_u16(),
+                                started.elapsed().as_secs_f64(),
+                            );
+                        }
                         let member = res
                             .request()
                             .extensions()

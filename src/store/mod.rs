@@ -341,6 +341,8 @@ pub trait Store: Send + Sync + 'static {
         filter: &ObjectFilter,
     ) -> StoreResult<usize>;
     fn object_count(&self, collection: CollectionId) -> StoreResult<u64>;
+    /// Bytes used on disk (for metrics).
+    fn size_bytes(&self) -> StoreResult<u64>;
 
     // Audit
     /// Appends an event durably before returning.

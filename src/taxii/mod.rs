@@ -8,6 +8,7 @@ mod discovery;
 pub mod error;
 mod health;
 pub mod media;
+pub mod metrics;
 mod objects;
 pub mod query;
 mod status;
@@ -33,6 +34,7 @@ pub struct State {
     pub max_page_size: usize,
     /// Let members publish objects whose `created_by_ref` is another member's identity.
     pub allow_foreign_identities: bool,
+    pub metrics: metrics::Metrics,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource(path).default_service(web::to(method_not_allowed))
     }
     cfg.service(endpoint("/health/").route(web::get().to(health::health)))
+        .service(endpoint("/metrics/").route(web::get().to(metrics::metrics)))
         .service(endpoint("/taxii2/").route(web::get().to(discovery::discovery)))
         .service(endpoint("/{root}/").route(web::get().to(discovery::api_root)))
         .service(endpoint("/{root}/status/{status}/").route(web::get().to(status::status)))

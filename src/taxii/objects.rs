@@ -374,7 +374,14 @@ pub async fn add(
         })?)
     })
     .await?;
-    tracing::Span::current().record("objects", status.total());
+    state.metrics.objects_ingested.fetch_add(
+        status.details.successes.len() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    state.metrics.objects_refused.fetch_add(
+        status.details.failures.len() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     Ok(taxii_response(
         StatusCode::ACCEPTED,
         super::status::render(&status)?,

@@ -857,6 +857,16 @@ impl Store for SqliteStore {
         })
     }
 
+    fn size_bytes(&self) -> StoreResult<u64> {
+        let mut total = 0;
+        for suffix in ["", "-wal"] {
+            let mut p = self.path.clone().into_os_string();
+            p.push(suffix);
+            total += std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        }
+        Ok(total)
+    }
+
     fn append_audit(&self, e: AuditEvent) -> StoreResult<()> {
         self.writer.exec(move |tx| {
             tx.execute(

@@ -1,0 +1,141 @@
+//! Prometheus metrics: requests by route and status, latency histograms,
+//! objects ingested and refused, database size. `/metrics` is for the
+//! operator's certificate only.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+
+use super::{Code, State, TaxiiError};
+use crate::auth::Caller;
+
+/// Latency bucket upper bounds, in seconds.
+const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+    pub objects_ingested: AtomicU64,
+    pub objects_refused: AtomicU64,
+}
+
+impl Metrics {
+    pub fn observe(&self, route: &str, status: u16, seconds: f64) {
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((route.to_string(), status))
+            .or_default() += 1;
+        let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
+        let h = latency.entry(route.to_string()).or_default();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                h.counts[i] += 1;
+            }
+        }
+        h.sum += seconds;
+        h.count += 1;
+    }
+
+    pub fn render(&self, database_bytes: u64) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP breakwater_requests_total HTTP requests by route and status."
+        );
+        let _ = writeln!(out, "# TYPE breakwater_requests_total counter");
+        for ((route, status), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "breakwater_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP breakwater_request_duration_seconds Request latency by route."
+        );
+        let _ = writeln!(out, "# TYPE breakwater_request_duration_seconds histogram");
+        for (route, h) in self
+            .latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            for (bound, n) in BUCKETS.iter().zip(h.counts) {
+                let _ = writeln!(
+                    out,
+                    "breakwater_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "breakwater_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "breakwater_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "breakwater_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count
+            );
+        }
+        for (name, help, value) in [
+            (
+                "breakwater_objects_ingested_total",
+                "STIX objects stored from POSTs.",
+                self.objects_ingested.load(Ordering::Relaxed),
+            ),
+            (
+                "breakwater_objects_refused_total",
+                "STIX objects refused (validation, markings, provenance).",
+                self.objects_refused.load(Ordering::Relaxed),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP breakwater_database_bytes Size of the database and its WAL.\n# TYPE breakwater_database_bytes gauge\nbreakwater_database_bytes {database_bytes}"
+        );
+        out
+    }
+}
+
+pub async fn metrics(caller: Caller, state: web::Data<State>) -> Result<HttpResponse, TaxiiError> {
+    if !caller.member.is_operator {
+        return Err(TaxiiError::new(
+            Code::Forbidden,
+            "metrics are for the operator's certificate only",
+        ));
+    }
+    let store = state.exchange.store().clone();
+    let bytes = super::blocking(move || Ok(store.size_bytes().unwrap_or(0))).await?;
+    Ok(HttpResponse::build(StatusCode::OK)
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(bytes)))
+}
