@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod certs;
+mod config;
 mod grants;
 mod members;
 mod serve;
@@ -54,6 +55,9 @@ pub enum Command {
     Init(serve::InitArgs),
     /// Serve TAXII 2.1 over mutually authenticated TLS (runs `init` first if there is no configuration).
     Serve(serve::ServeArgs),
+    /// Check or show the configuration.
+    #[command(subcommand)]
+    Config(config::ConfigCmd),
     /// Manage collections.
     #[command(subcommand, visible_alias = "collection")]
     Collections(admin::CollectionCmd),
@@ -125,6 +129,7 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Command::Init(args) => serve::init(&cli.global, &args),
         Command::Serve(args) => serve::serve(&cli.global, &args),
+        Command::Config(cmd) => config::run(&cli.global, cmd),
         Command::Collections(cmd) => admin::collections(&cli.global, cmd),
         Command::Members(cmd) => members::run(&Ctx::open(&cli.global)?, cmd),
         Command::Certs(cmd) => certs::run(&Ctx::open(&cli.global)?, cmd),
