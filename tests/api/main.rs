@@ -1,7 +1,15 @@
 //! The one integration-test binary: every module starts the real server on
 //! port 0 over real mutual TLS and speaks only HTTP and TAXII to it.
 
-mod helpers;
-mod smoke;
+mod access;
+mod binary;
+mod clients;
+mod concurrency;
 mod errors;
+mod filters;
+mod helpers;
 mod objects;
+mod pagination;
+mod smoke;
+mod status;
+mod versions;

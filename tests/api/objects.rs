@@ -121,7 +121,10 @@ fn malware(name: &str) -> Value {
 #[tokio::test]
 async fn an_empty_collection_is_an_empty_envelope() {
     let app = spawn_app();
-    for url in [app.objects_url(Tier::Green), manifest_url(&app, Tier::Green)] {
+    for url in [
+        app.objects_url(Tier::Green),
+        manifest_url(&app, Tier::Green),
+    ] {
         let r = app.operator.get(&url).await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.header("content-type"), Some(TAXII));
@@ -214,7 +217,10 @@ async fn get_object_returns_the_latest_version_and_404_for_unknown_ids() {
         id_versions(&r),
         vec![
             (id.clone(), "2026-03-01T00:00:00.000Z".to_string()),
-            (other["id"].as_str().unwrap().to_string(), "2026-01-01T00:00:00.000Z".to_string()),
+            (
+                other["id"].as_str().unwrap().to_string(),
+                "2026-01-01T00:00:00.000Z".to_string()
+            ),
         ],
         "{}",
         r.text
@@ -277,7 +283,12 @@ async fn reposting_an_identical_object_is_a_counted_success_without_duplicates()
         .operator
         .get(&versions_url(&app, Tier::Green, &id))
         .await;
-    assert_eq!(r.body["versions"], json!([object["modified"]]), "{}", r.text);
+    assert_eq!(
+        r.body["versions"],
+        json!([object["modified"]]),
+        "{}",
+        r.text
+    );
 }
 
 #[tokio::test]
@@ -312,7 +323,11 @@ async fn a_different_body_under_an_existing_id_and_version_is_a_failure() {
     // The stored object is still the original.
     let r = app
         .operator
-        .get(&object_url(&app, Tier::Green, original["id"].as_str().unwrap()))
+        .get(&object_url(
+            &app,
+            Tier::Green,
+            original["id"].as_str().unwrap(),
+        ))
         .await;
     assert_eq!(r.body["objects"], json!([original]), "{}", r.text);
 }
@@ -419,13 +434,19 @@ async fn delete_removes_every_version_from_objects_manifest_and_versions() {
         "2026-01-03T00:00:00.000Z",
     ] {
         app.operator
-            .push(&url, vec![indicator_version(&id, "To be withdrawn", modified)])
+            .push(
+                &url,
+                vec![indicator_version(&id, "To be withdrawn", modified)],
+            )
             .await;
     }
     let keep = indicator("Stays");
     app.operator.push(&url, vec![keep.clone()]).await;
 
-    let r = app.operator.delete(&object_url(&app, Tier::Green, &id)).await;
+    let r = app
+        .operator
+        .delete(&object_url(&app, Tier::Green, &id))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
 
     let r = app.operator.get(&object_url(&app, Tier::Green, &id)).await;
@@ -459,7 +480,10 @@ async fn delete_removes_every_version_from_objects_manifest_and_versions() {
         assert_eq!(ids(&r), vec![keep["id"].as_str().unwrap()], "{}", r.text);
     }
     // Deleting again: the object is gone.
-    let r = app.operator.delete(&object_url(&app, Tier::Green, &id)).await;
+    let r = app
+        .operator
+        .delete(&object_url(&app, Tier::Green, &id))
+        .await;
     assert_error(&r, 404);
 }
 
@@ -510,9 +534,19 @@ async fn delete_with_match_version_removes_only_that_version() {
     let r = app.operator.get(&versions).await;
     assert_eq!(r.body["versions"], json!([v1]), "{}", r.text);
     let r = app.operator.get(&object).await;
-    assert_eq!(id_versions(&r), vec![(id.clone(), v1.to_string())], "{}", r.text);
+    assert_eq!(
+        id_versions(&r),
+        vec![(id.clone(), v1.to_string())],
+        "{}",
+        r.text
+    );
     let r = app.operator.get(&url).await;
-    assert_eq!(id_versions(&r), vec![(id.clone(), v1.to_string())], "{}", r.text);
+    assert_eq!(
+        id_versions(&r),
+        vec![(id.clone(), v1.to_string())],
+        "{}",
+        r.text
+    );
 
     // A version that does not exist (any more): nothing to delete.
     let r = app
@@ -647,8 +681,8 @@ async fn bad_objects_fail_alone_while_the_rest_of_the_envelope_is_stored() {
     });
     let mut bad_id = indicator("Bad id");
     bad_id["id"] = json!("indicator--not-a-uuid");
-    let mut invalid = indicator("Missing pattern");
-    invalid.as_object_mut().unwrap().remove("pattern");
+    let mut invalid = indicator("Missing type");
+    invalid.as_object_mut().unwrap().remove("type");
     let invalid_id = invalid["id"].clone();
     let envelope = json!({
         "objects": [good1.clone(), 42, no_id, bad_id, "a string", invalid, good2.clone()]
@@ -678,7 +712,11 @@ async fn bad_objects_fail_alone_while_the_rest_of_the_envelope_is_stored() {
         .iter()
         .map(|f| &f["id"])
         .collect();
-    assert!(failed_ids.contains(&&json!("indicator--not-a-uuid")), "{}", r.text);
+    assert!(
+        failed_ids.contains(&&json!("indicator--not-a-uuid")),
+        "{}",
+        r.text
+    );
     assert!(failed_ids.contains(&&invalid_id), "{}", r.text);
     let succeeded: Vec<&Value> = r.body["successes"]
         .as_array()
@@ -788,4 +826,40 @@ async fn large_envelopes_complete_in_the_background_and_the_status_says_so() {
     assert_eq!(done.body["pending_count"], 0, "{}", done.text);
     let r = app.operator.get(&url).await;
     assert_eq!(r.body["objects"], json!(objects));
+}
+
+#[tokio::test]
+async fn a_deleted_object_can_be_posted_again_and_is_delivered_as_new() {
+    let app = spawn_app();
+    let url = app.objects_url(Tier::Green);
+    let object = indicator("Withdrawn then republished");
+    let id = object["id"].as_str().unwrap().to_string();
+    app.operator.push(&url, vec![object.clone()]).await;
+    let before = app.operator.get(&manifest_url(&app, Tier::Green)).await;
+    let first_added = date_added(&before.body["objects"][0]);
+
+    let r = app
+        .operator
+        .delete(&object_url(&app, Tier::Green, &id))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let again = app.operator.push(&url, vec![object.clone()]).await;
+    assert_eq!(again.body["failure_count"], 0, "{}", again.text);
+
+    // A poller that had seen it before the delete sees it again, once.
+    let r = app
+        .operator
+        .get(&format!("{url}?added_after={first_added}"))
+        .await;
+    assert_eq!(r.body["objects"], json!([object]), "{}", r.text);
+    let r = app
+        .operator
+        .get(&versions_url(&app, Tier::Green, &id))
+        .await;
+    assert_eq!(
+        r.body["versions"],
+        json!([object["modified"]]),
+        "{}",
+        r.text
+    );
 }
