@@ -1,0 +1,94 @@
+//! Identifiers: `type--UUID`, prefix equal to `type`, UUID version by kind.
+//! Spec 2.1 section 2.9 (identifier). Rules: `id-format`, `id-type-mismatch`.
+
+use super::Ctx;
+use crate::stix::types::{Kind, parse_id};
+use crate::stix::violation::Violation;
+
+pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
+    let Some(id) = ctx.str("id") else { return };
+    let path = ctx.path("id");
+    match parse_id(id) {
+        Err(why) => out.push(Violation::new("id-format", path.into_string(), why)),
+        Ok(parsed) => {
+            if parsed.object_type != ctx.t {
+                out.push(Violation::new(
+                    "id-type-mismatch",
+                    path.into_string(),
+                    format!(
+                        "prefix '{}' must equal the object's type '{}'",
+                        parsed.object_type, ctx.t
+                    ),
+                ));
+                return;
+            }
+            let allowed: &[u8] = match ctx.kind {
+                // Process has no ID-contributing properties, so its ids are random.
+                Kind::Sco if ctx.t == "process" => &[4],
+                Kind::Sco | Kind::CustomObservable => &[4, 5],
+                _ => &[4],
+            };
+            if !allowed.contains(&parsed.uuid_version) {
+                let expected = if allowed.len() == 2 {
+                    "UUIDv4 or UUIDv5"
+                } else {
+                    "UUIDv4"
+                };
+                out.push(Violation::new(
+                    "id-format",
+                    path.into_string(),
+                    format!(
+                        "must use a {expected}, found a UUIDv{}",
+                        parsed.uuid_version
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::stix::rules::test_support::*;
+
+    #[test]
+    fn valid_ids_pass() {
+        assert!(rules(&indicator()).is_empty());
+        assert!(rules(&file()).is_empty());
+    }
+
+    #[test]
+    fn malformed_id() {
+        let mut o = indicator();
+        o["id"] = "indicator--not-a-uuid".into();
+        assert_eq!(rules(&o), vec!["id-format"]);
+        assert_eq!(
+            messages(&o),
+            vec!["indicator.id: has a malformed UUID (expected 8-4-4-4-12 hexadecimal digits)"]
+        );
+    }
+
+    #[test]
+    fn prefix_must_match_type() {
+        let mut o = indicator();
+        o["id"] = "malware--0b3f6d0e-4a1c-4c55-9b2e-6c3d2f1a8e01".into();
+        assert_eq!(rules(&o), vec!["id-type-mismatch"]);
+    }
+
+    #[test]
+    fn uuid_versions_by_kind() {
+        let mut o = indicator();
+        o["id"] = "indicator--0b3f6d0e-4a1c-1c55-9b2e-6c3d2f1a8e01".into();
+        assert_eq!(rules(&o), vec!["id-format"]);
+        o["id"] = "indicator--0b3f6d0e-4a1c-5c55-9b2e-6c3d2f1a8e01".into();
+        assert_eq!(
+            messages(&o),
+            vec!["indicator.id: must use a UUIDv4, found a UUIDv5"]
+        );
+        let mut f = file();
+        f["id"] = "file--6f8e2a4c-1b3d-4e7f-9a0b-2c4d6e8f0a1b".into();
+        assert!(rules(&f).is_empty());
+        f["id"] = "file--6f8e2a4c-1b3d-3e7f-9a0b-2c4d6e8f0a1b".into();
+        assert_eq!(rules(&f), vec!["id-format"]);
+    }
+}
