@@ -142,10 +142,14 @@ impl Validator {
         // A defect found by both a rule and the schema is reported once, with the rule's wording.
         if out.len() > before {
             let schema_found = out.split_off(before);
+            let bad_type_name = out.iter().any(|o| o.rule == "type-name");
+            let id_path = ctx.path("id");
             for v in schema_found {
-                if !out.iter().any(|o| o.rule == v.rule && o.path == v.path)
-                    && !(v.rule == "schema" && out.iter().any(|o| o.path == v.path))
-                {
+                let duplicate = out.iter().any(|o| o.rule == v.rule && o.path == v.path)
+                    || (v.rule == "schema" && out.iter().any(|o| o.path == v.path))
+                    // An id that repeats an invalid type name is not a second defect.
+                    || (bad_type_name && v.path == id_path.as_str());
+                if !duplicate {
                     out.push(v);
                 }
             }

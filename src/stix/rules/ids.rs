@@ -8,6 +8,15 @@ use crate::stix::violation::Violation;
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     let Some(id) = ctx.str("id") else { return };
     let path = ctx.path("id");
+    // An invalid type name is reported once, by `type-name`; an id that repeats it is
+    // not a second defect.
+    if !crate::stix::types::is_type_name(ctx.t)
+        && id
+            .strip_prefix(ctx.t)
+            .is_some_and(|rest| rest.starts_with("--"))
+    {
+        return;
+    }
     match parse_id(id) {
         Err(why) => out.push(Violation::new("id-format", path.into_string(), why)),
         Ok(parsed) => {
