@@ -5,6 +5,19 @@ use super::Ctx;
 use crate::stix::types::{Kind, parse_id};
 use crate::stix::violation::Violation;
 
+/// SCO types whose ID-contributing properties are all optional (spec 2.1 section 6).
+fn has_contributing_property(ctx: &Ctx<'_>) -> bool {
+    let props: &[&str] = match ctx.t {
+        "artifact" => &["hashes", "payload_bin"],
+        "email-message" => &["from_ref", "subject", "body"],
+        "user-account" => &["account_type", "user_id", "account_login"],
+        "windows-registry-key" => &["key", "values"],
+        "x509-certificate" => &["hashes", "serial_number"],
+        _ => return true,
+    };
+    props.iter().any(|p| ctx.obj.contains_key(*p))
+}
+
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     let Some(id) = ctx.str("id") else { return };
     let path = ctx.path("id");
@@ -32,8 +45,10 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
                 return;
             }
             let allowed: &[u8] = match ctx.kind {
-                // Process has no ID-contributing properties, so its ids are random.
+                // Process has no ID-contributing properties, and these types have only
+                // optional ones: without any of them the UUID must be random (v4).
                 Kind::Sco if ctx.t == "process" => &[4],
+                Kind::Sco if !has_contributing_property(ctx) => &[4],
                 Kind::Sco | Kind::CustomObservable => &[4, 5],
                 _ => &[4],
             };
@@ -99,5 +114,17 @@ mod tests {
         assert!(rules(&f).is_empty());
         f["id"] = "file--6f8e2a4c-1b3d-3e7f-9a0b-2c4d6e8f0a1b".into();
         assert_eq!(rules(&f), vec!["id-format"]);
+        let mut a = serde_json::json!({
+            "type": "artifact", "id": "artifact--6f8e2a4c-1b3d-5e7f-9a0b-2c4d6e8f0a1b",
+            "url": "https://files.example/a.bin", "hashes": {"MD5": "5d41402abc4b2a76b9719d911017c592"}
+        });
+        assert!(rules(&a).is_empty());
+        a.as_object_mut().unwrap().remove("hashes");
+        a.as_object_mut().unwrap().remove("url");
+        a["mime_type"] = "application/zip".into();
+        assert_eq!(
+            messages(&a),
+            vec!["artifact.id: must use a UUIDv4, found a UUIDv5"]
+        );
     }
 }

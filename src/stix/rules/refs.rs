@@ -246,7 +246,7 @@ mod tests {
         );
         let o = json!({
             "type": "email-message", "id": "email-message--0b3f6d0e-4a1c-5c55-9b2e-6c3d2f1a8e01",
-            "is_multipart": false, "to_refs": ["email-addr--5a7c1e2d-9f3b-5d6a-8c1e-2b4d6f8a0c13", "url--5a7c1e2d-9f3b-5d6a-8c1e-2b4d6f8a0c13"]
+            "is_multipart": false, "subject": "Berth 7", "to_refs": ["email-addr--5a7c1e2d-9f3b-5d6a-8c1e-2b4d6f8a0c13", "url--5a7c1e2d-9f3b-5d6a-8c1e-2b4d6f8a0c13"]
         });
         assert_eq!(
             messages(&o),

@@ -53,12 +53,6 @@ const ORDERS: &[(&str, &str, &str, bool)] = &[
     ("observed-data", "first_observed", "last_observed", false),
     ("relationship", "start_time", "stop_time", true),
     ("network-traffic", "start", "end", false),
-    (
-        "malware-analysis",
-        "analysis_started",
-        "analysis_ended",
-        false,
-    ),
 ];
 
 fn instant(ctx: &Ctx<'_>, key: &str) -> Option<Instant> {
