@@ -243,7 +243,7 @@ def m_predefined_ext_wrong_type(o):
 # not check. They are run and every disagreement is printed, in a section of its own,
 # with the specification text we rely on; they are not part of the gated agreement.
 REFERENCE_GAPS = {
-    "spec_version": "STIX 2.1 section 3.1 (spec_version): the value MUST be \"2.1\" for objects "
+    "spec_version": "STIX 2.1 section 3.2 (spec_version): the value MUST be \"2.1\" for objects "
                     "defined by this specification; the reference re-validates such objects as STIX 2.0.",
     "created_by_wrong": "STIX 2.1 section 3.2 (created_by_ref): the id of the identity object that "
                         "created the object; the reference only checks the identifier syntax.",
@@ -254,7 +254,7 @@ REFERENCE_GAPS = {
     "sco_ref": "STIX 2.1 section 6 (e.g. 6.4 domain-name resolves_to_refs, 6.7 file parent_directory_ref, "
                "6.12 network-traffic src_ref): the referenced objects MUST be of the listed types; the "
                "reference checks this only inside observed-data's embedded objects.",
-    "predefined_ext_wrong_type": "STIX 2.1 sections 6.7.1-6.7.5, 6.12.1-6.12.4, 6.13.1-6.13.2, 6.17.1: "
+    "predefined_ext_wrong_type": "STIX 2.1 sections 6.7.1-6.7.5, 6.12.1-6.12.4, 6.13.1-6.13.2, 6.16.1: "
                                  "each predefined extension is defined for one object type only.",
 }
 
