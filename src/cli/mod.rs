@@ -10,6 +10,7 @@ mod members;
 mod serve;
 mod tokens;
 mod transfer;
+pub mod validate;
 
 use std::path::PathBuf;
 
@@ -79,6 +80,8 @@ pub enum Command {
     Import(transfer::ImportArgs),
     /// Export a collection as one STIX bundle, streamed.
     Export(transfer::ExportArgs),
+    /// Validate STIX 2.1 files offline (no configuration or database needed); exits 1 if any object is invalid.
+    Validate(validate::ValidateArgs),
 }
 
 /// What the data commands share: the loaded configuration and the services.
@@ -138,6 +141,7 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Audit(args) => audit::run(&Ctx::open(&cli.global)?, args),
         Command::Import(args) => transfer::import(&Ctx::open(&cli.global)?, args),
         Command::Export(args) => transfer::export(&Ctx::open(&cli.global)?, args),
+        Command::Validate(args) => validate::run(&args),
     }
 }
 

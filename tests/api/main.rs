@@ -12,4 +12,5 @@ mod objects;
 mod pagination;
 mod smoke;
 mod status;
+mod stix_fixtures;
 mod versions;

@@ -1,0 +1,73 @@
+//! Objects validated per second, for the realistic mix of objects in
+//! `stix-fixtures/valid/` (every check included: schema, rules, patterns).
+
+use std::hint::black_box;
+use std::path::Path;
+
+use breakwater::stix::Validator;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::Value;
+
+fn load_mix() -> Vec<Value> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("stix-fixtures/valid");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("stix-fixtures/valid")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let mut objects = Vec::new();
+    for f in files {
+        let doc: Value =
+            serde_json::from_str(&std::fs::read_to_string(&f).expect("read")).expect("json");
+        if let Some(Value::Array(items)) = doc.get("objects") {
+            objects.extend(items.iter().cloned());
+        }
+    }
+    objects
+}
+
+fn bench(c: &mut Criterion) {
+    let validator = Validator::new();
+    let objects = load_mix();
+    assert!(
+        objects.iter().all(|o| validator.validate(o).is_ok()),
+        "the mix must be valid"
+    );
+    let bytes: usize = objects.iter().map(|o| o.to_string().len()).sum();
+    eprintln!(
+        "mix: {} objects, {} bytes on average",
+        objects.len(),
+        bytes / objects.len()
+    );
+
+    let mut group = c.benchmark_group("validate");
+    group.throughput(Throughput::Elements(objects.len() as u64));
+    group.bench_function("fixture-mix", |b| {
+        b.iter(|| {
+            for o in &objects {
+                black_box(validator.validate(black_box(o)).is_ok());
+            }
+        })
+    });
+    let invalid: Vec<Value> = objects
+        .iter()
+        .filter(|o| o["type"] == "indicator")
+        .map(|o| {
+            let mut o = o.clone();
+            o["pattern"] = Value::from("[file:name = 'x'");
+            o
+        })
+        .collect();
+    group.throughput(Throughput::Elements(invalid.len() as u64));
+    group.bench_function("invalid-indicators", |b| {
+        b.iter(|| {
+            for o in &invalid {
+                black_box(validator.validate(black_box(o)).is_err());
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
