@@ -286,7 +286,7 @@ mod tests {
         let c = collection(Tier::Amber);
         let sector = grant(&c, Grantee::Sector("shipping-line".into()), true, true);
         assert_eq!(
-            rights(&m, &c, &[sector.clone()]),
+            rights(&m, &c, std::slice::from_ref(&sector)),
             Rights {
                 read: true,
                 write: true

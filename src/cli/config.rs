@@ -85,10 +85,10 @@ pub fn check(config: &Config) -> Vec<String> {
             _ => {}
         }
     }
-    if let (Some(ca), Some(ca_key)) = (&ca, &ca_key) {
-        if let Err(e) = crate::certs::CertificateAuthority::from_pem(ca, ca_key) {
-            problems.push(format!("the community CA cannot be loaded: {e}"));
-        }
+    if let (Some(ca), Some(ca_key)) = (&ca, &ca_key)
+        && let Err(e) = crate::certs::CertificateAuthority::from_pem(ca, ca_key)
+    {
+        problems.push(format!("the community CA cannot be loaded: {e}"));
     }
     let db = config.resolve(&config.database);
     if !db.exists() {

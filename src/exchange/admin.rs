@@ -40,12 +40,12 @@ impl Exchange {
                 new.api_root
             )));
         }
-        if let Some(alias) = &new.alias {
-            if CollectionId::parse(alias).is_some() {
-                return Err(ExchangeError::Invalid(
-                    "an alias may not look like a collection id".into(),
-                ));
-            }
+        if let Some(alias) = &new.alias
+            && CollectionId::parse(alias).is_some()
+        {
+            return Err(ExchangeError::Invalid(
+                "an alias may not look like a collection id".into(),
+            ));
         }
         let c = self.store.create_collection(new)?;
         self.audit_admin(

@@ -165,15 +165,15 @@ impl Exchange {
         if let Err(why) = policy::check_marking(&value, tier) {
             return refuse(&value, why);
         }
-        if let Some(creator) = object.get("created_by_ref").and_then(Value::as_str) {
-            if let Some(owner) = admission.foreign_identities.get(creator) {
-                return refuse(
-                    &value,
-                    format!(
-                        "created_by_ref {creator} is the identity of member '{owner}'; a member may publish only under its own identity"
-                    ),
-                );
-            }
+        if let Some(creator) = object.get("created_by_ref").and_then(Value::as_str)
+            && let Some(owner) = admission.foreign_identities.get(creator)
+        {
+            return refuse(
+                &value,
+                format!(
+                    "created_by_ref {creator} is the identity of member '{owner}'; a member may publish only under its own identity"
+                ),
+            );
         }
         let version = ["modified", "created"].iter().find_map(|key| {
             let text = object.get(*key)?.as_str()?;

@@ -25,16 +25,26 @@ struct ReadRequest {
     limit: usize,
 }
 
+/// Which read endpoint: its name (for `next` binding), the object it is
+/// about, and the `match[...]` fields it supports.
+struct Endpoint<'a> {
+    name: &'a str,
+    object_id: Option<&'a str>,
+    fields: &'a [&'a str],
+}
+
 fn read_request(
     caller: &Caller,
     req: &HttpRequest,
     state: &State,
-    root: &str,
-    collection: &str,
-    endpoint: &str,
-    object_id: Option<&str>,
-    fields: &[&str],
+    (root, collection): (&str, &str),
+    endpoint: Endpoint<'_>,
 ) -> Result<ReadRequest, TaxiiError> {
+    let Endpoint {
+        name: endpoint,
+        object_id,
+        fields,
+    } = endpoint;
     media::require_accept(req)?;
     api_root(state, root)?;
     let (collection, rights) = visible_collection(caller, root, collection)?;
@@ -157,11 +167,12 @@ pub async fn list(
         &caller,
         &req,
         &state,
-        &root,
-        &collection,
-        "objects",
-        None,
-        query::OBJECTS_FIELDS,
+        (&root, &collection),
+        Endpoint {
+            name: "objects",
+            object_id: None,
+            fields: query::OBJECTS_FIELDS,
+        },
     )?;
     let exchange = state.exchange.clone();
     let (r, page) = super::blocking(move || {
@@ -185,11 +196,12 @@ pub async fn get(
         &caller,
         &req,
         &state,
-        &root,
-        &collection,
-        "object",
-        Some(&object_id),
-        query::OBJECT_FIELDS,
+        (&root, &collection),
+        Endpoint {
+            name: "object",
+            object_id: Some(&object_id),
+            fields: query::OBJECT_FIELDS,
+        },
     )?;
     let exchange = state.exchange.clone();
     let id = object_id.clone();
@@ -232,11 +244,12 @@ pub async fn manifest(
         &caller,
         &req,
         &state,
-        &root,
-        &collection,
-        "manifest",
-        None,
-        query::OBJECTS_FIELDS,
+        (&root, &collection),
+        Endpoint {
+            name: "manifest",
+            object_id: None,
+            fields: query::OBJECTS_FIELDS,
+        },
     )?;
     let exchange = state.exchange.clone();
     let (r, page) = super::blocking(move || {
@@ -284,11 +297,12 @@ pub async fn versions(
         &caller,
         &req,
         &state,
-        &root,
-        &collection,
-        "versions",
-        Some(&object_id),
-        query::VERSIONS_FIELDS,
+        (&root, &collection),
+        Endpoint {
+            name: "versions",
+            object_id: Some(&object_id),
+            fields: query::VERSIONS_FIELDS,
+        },
     )?;
     let exchange = state.exchange.clone();
     let id = object_id.clone();

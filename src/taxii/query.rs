@@ -86,10 +86,8 @@ pub fn parse(query_string: &str, allowed: &[&str]) -> Result<Query, TaxiiError> 
                 }
                 q.limit = Some(n);
             }
-            "next" => {
-                if !value.is_empty() {
-                    q.next = Some(value.clone());
-                }
+            "next" if !value.is_empty() => {
+                q.next = Some(value.clone());
             }
             field if field.starts_with("match[") && field.ends_with(']') => {
                 let name = &field[6..field.len() - 1];

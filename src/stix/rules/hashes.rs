@@ -31,8 +31,11 @@ fn is_tlsh(v: &str) -> bool {
     hex_of(70)(v.strip_prefix("T1").unwrap_or(v))
 }
 
+/// A check of a hash value's form, and its description for messages.
+type ValueForm = (Box<dyn Fn(&str) -> bool>, &'static str);
+
 /// Expected form of a vocabulary algorithm's value, or `None` for a custom algorithm.
-fn expectation(algorithm: &str) -> Option<(Box<dyn Fn(&str) -> bool>, &'static str)> {
+fn expectation(algorithm: &str) -> Option<ValueForm> {
     Some(match algorithm {
         "MD5" => (Box::new(hex_of(32)), "32 hexadecimal digits"),
         "SHA-1" => (Box::new(hex_of(40)), "40 hexadecimal digits"),

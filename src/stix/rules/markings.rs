@@ -81,14 +81,13 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     if let (Some(id), Some(refs)) = (
         id,
         ctx.obj.get("object_marking_refs").and_then(Value::as_array),
-    ) {
-        if let Some(i) = refs.iter().position(|r| r.as_str() == Some(id)) {
-            out.push(Violation::new(
-                "marking-circular-ref",
-                ctx.path("object_marking_refs").index(i).into_string(),
-                "a marking definition must not mark itself",
-            ));
-        }
+    ) && let Some(i) = refs.iter().position(|r| r.as_str() == Some(id))
+    {
+        out.push(Violation::new(
+            "marking-circular-ref",
+            ctx.path("object_marking_refs").index(i).into_string(),
+            "a marking definition must not mark itself",
+        ));
     }
     if let (Some(id), Some(gms)) = (
         id,

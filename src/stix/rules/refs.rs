@@ -135,12 +135,12 @@ fn check_map(owner: &str, map: &Map<String, Value>, base: &Path, out: &mut Vec<V
     for (key, value) in map {
         if key.ends_with("_ref") {
             check_one(owner, key, value, base.key(key), out);
-        } else if key.ends_with("_refs") {
-            if let Some(items) = value.as_array() {
-                let p = base.key(key);
-                for (i, item) in items.iter().enumerate() {
-                    check_one(owner, key, item, p.index(i), out);
-                }
+        } else if key.ends_with("_refs")
+            && let Some(items) = value.as_array()
+        {
+            let p = base.key(key);
+            for (i, item) in items.iter().enumerate() {
+                check_one(owner, key, item, p.index(i), out);
             }
         }
     }
@@ -156,13 +156,13 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
             }
         }
     }
-    if ctx.t == "email-message" {
-        if let Some(parts) = ctx.obj.get("body_multipart").and_then(Value::as_array) {
-            let p = ctx.path("body_multipart");
-            for (i, part) in parts.iter().enumerate() {
-                if let Some(m) = part.as_object() {
-                    check_map("mime-part", m, &p.index(i), out);
-                }
+    if ctx.t == "email-message"
+        && let Some(parts) = ctx.obj.get("body_multipart").and_then(Value::as_array)
+    {
+        let p = ctx.path("body_multipart");
+        for (i, part) in parts.iter().enumerate() {
+            if let Some(m) = part.as_object() {
+                check_map("mime-part", m, &p.index(i), out);
             }
         }
     }

@@ -89,32 +89,32 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
             }
         }
     }
-    if let (Some(c), Some(m)) = (instant(ctx, "created"), instant(ctx, "modified")) {
-        if m < c {
-            out.push(Violation::new(
-                "modified-before-created",
-                ctx.path("modified").into_string(),
-                "must not be earlier than created",
-            ));
-        }
+    if let (Some(c), Some(m)) = (instant(ctx, "created"), instant(ctx, "modified"))
+        && m < c
+    {
+        out.push(Violation::new(
+            "modified-before-created",
+            ctx.path("modified").into_string(),
+            "must not be earlier than created",
+        ));
     }
     for (t, first, second, strict) in ORDERS {
         if *t != ctx.t {
             continue;
         }
-        if let (Some(a), Some(b)) = (instant(ctx, first), instant(ctx, second)) {
-            if b < a || (*strict && a == b) {
-                let relation = if *strict {
-                    "later than"
-                } else {
-                    "the same as or later than"
-                };
-                out.push(Violation::new(
-                    "time-order",
-                    ctx.path(second).into_string(),
-                    format!("must be {relation} {first}"),
-                ));
-            }
+        if let (Some(a), Some(b)) = (instant(ctx, first), instant(ctx, second))
+            && (b < a || (*strict && a == b))
+        {
+            let relation = if *strict {
+                "later than"
+            } else {
+                "the same as or later than"
+            };
+            out.push(Violation::new(
+                "time-order",
+                ctx.path(second).into_string(),
+                format!("must be {relation} {first}"),
+            ));
         }
     }
 }
