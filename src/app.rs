@@ -10,7 +10,7 @@ use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{App, HttpMessage, HttpServer, web};
 use anyhow::Context;
 
-use crate::auth::extract::LoggedMember;
+use crate::auth::extract::{LoggedMember, LoggedObjects};
 use crate::auth::{MemberRegistry, identity};
 use crate::config::Config;
 use crate::exchange::{Exchange, Settings};
@@ -108,8 +108,14 @@ impl Application {
                             .get::<LoggedMember>()
                             .map(|m| m.0.clone())
                             .unwrap_or_else(|| "-".into());
+                        let objects = res
+                            .request()
+                            .extensions()
+                            .get::<LoggedObjects>()
+                            .map(|n| n.0);
                         tracing::info!(
                             member = %member,
+                            objects,
                             method = %method,
                             path = %path,
                             status = res.status().as_u16(),

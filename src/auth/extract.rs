@@ -17,6 +17,10 @@ use crate::store::Member;
 #[derive(Clone)]
 pub struct LoggedMember(pub String);
 
+/// How many objects a request carried or returned, for the access log.
+#[derive(Clone, Copy)]
+pub struct LoggedObjects(pub usize);
+
 #[derive(Clone)]
 pub struct Caller {
     pub member: Member,

@@ -1,7 +1,7 @@
 //! Objects, object, manifest and versions (TAXII 2.1 §5.3–§5.8).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use super::cursor_token::{self, Binding};
@@ -10,6 +10,7 @@ use super::{
     State, TaxiiError, api_root, body, denied, media, now, taxii_response, visible_collection,
 };
 use crate::auth::Caller;
+use crate::auth::extract::LoggedObjects;
 use crate::auth::policy;
 use crate::exchange::ingest::{Admission, IngestRequest};
 use crate::store::{Cursor, Page, StoredObject, VersionFilter};
@@ -97,7 +98,15 @@ fn next_token(
 }
 
 /// Every poll goes to the audit log (queued: no commit of its own).
-fn audit_read(state: &State, caller: &Caller, r: &ReadRequest, endpoint: &str, n: usize) {
+fn audit_read(
+    state: &State,
+    caller: &Caller,
+    req: &HttpRequest,
+    r: &ReadRequest,
+    endpoint: &str,
+    n: usize,
+) {
+    req.extensions_mut().insert(LoggedObjects(n));
     state.exchange.audit_queued(
         Some(&caller.member.name),
         caller.fingerprint.as_deref(),
@@ -181,7 +190,7 @@ pub async fn list(
     })
     .await?;
     let next = next_token(&state, &r, "objects", None, &page);
-    audit_read(&state, &caller, &r, "objects", page.items.len());
+    audit_read(&state, &caller, &req, &r, "objects", page.items.len());
     Ok(page_response(&page.items, envelope(&page, next.as_deref())))
 }
 
@@ -211,7 +220,7 @@ pub async fn get(
     })
     .await?;
     let next = next_token(&state, &r, "object", Some(&object_id), &page);
-    audit_read(&state, &caller, &r, "object", page.items.len());
+    audit_read(&state, &caller, &req, &r, "object", page.items.len());
     Ok(page_response(&page.items, envelope(&page, next.as_deref())))
 }
 
@@ -258,7 +267,7 @@ pub async fn manifest(
     })
     .await?;
     let next = next_token(&state, &r, "manifest", None, &page);
-    audit_read(&state, &caller, &r, "manifest", page.items.len());
+    audit_read(&state, &caller, &req, &r, "manifest", page.items.len());
     let body = Manifest {
         more: page.more,
         next,
@@ -312,7 +321,7 @@ pub async fn versions(
     })
     .await?;
     let next = next_token(&state, &r, "versions", Some(&object_id), &page);
-    audit_read(&state, &caller, &r, "versions", page.items.len());
+    audit_read(&state, &caller, &req, &r, "versions", page.items.len());
     let body = Versions {
         more: page.more,
         next,
@@ -388,6 +397,7 @@ pub async fn add(
         })?)
     })
     .await?;
+    req.extensions_mut().insert(LoggedObjects(status.total()));
     state.metrics.objects_ingested.fetch_add(
         status.details.successes.len() as u64,
         std::sync::atomic::Ordering::Relaxed,
