@@ -187,6 +187,37 @@ impl CertificateAuthority {
         self.issue_end_entity(params, not_before, not_after)
     }
 
+    /// Signs a member's certificate signing request (PEM), so the member keeps
+    /// its private key. The subject and usages are ours (`CN=<member>`,
+    /// clientAuth), whatever the request asked for; only its public key is
+    /// used. The returned `key_pem` is empty.
+    pub fn sign_request(
+        &self,
+        csr_pem: &str,
+        member: &str,
+        days: u32,
+    ) -> Result<IssuedCert, CertError> {
+        let member = check_common_name(member)?;
+        let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| {
+            CertError::InvalidCertificate(format!("the signing request is unusable: {e}"))
+        })?;
+        let (not_before, not_after) = validity_for_days(days)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, member);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, MEMBER_ORGANISATION);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        csr.params = end_entity_params(params, not_before, not_after)?;
+        let cert = csr.signed_by(&self.issuer)?;
+        Ok(IssuedCert {
+            cert_pem: cert.pem(),
+            key_pem: String::new(),
+            info: inspect_der(cert.der())?,
+        })
+    }
+
     /// Produces an X.509 v2 CRL signed by this CA, PEM encoded.
     ///
     /// `crl_number` must increase with every CRL the community publishes.
@@ -231,22 +262,11 @@ impl CertificateAuthority {
     /// identifier) and signs.
     fn issue_end_entity(
         &self,
-        mut params: CertificateParams,
+        params: CertificateParams,
         not_before: DateTime<Utc>,
         not_after: DateTime<Utc>,
     ) -> Result<IssuedCert, CertError> {
-        if not_after.timestamp() <= not_before.timestamp() {
-            return Err(CertError::InvalidValidity(
-                "the end of the validity period must be later than its start".to_string(),
-            ));
-        }
-        params.not_before = to_offset_date_time(not_before)?;
-        params.not_after = to_offset_date_time(not_after)?;
-        params.serial_number = Some(random_serial()?);
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.use_authority_key_identifier_extension = true;
-
+        let params = end_entity_params(params, not_before, not_after)?;
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let cert = params.signed_by(&key, &self.issuer)?;
         let info = inspect_der(cert.der())?;
@@ -256,6 +276,27 @@ impl CertificateAuthority {
             info,
         })
     }
+}
+
+/// What every end-entity certificate shares: validity, a random serial,
+/// CA:false, digitalSignature and the authority key identifier.
+fn end_entity_params(
+    mut params: CertificateParams,
+    not_before: DateTime<Utc>,
+    not_after: DateTime<Utc>,
+) -> Result<CertificateParams, CertError> {
+    if not_after.timestamp() <= not_before.timestamp() {
+        return Err(CertError::InvalidValidity(
+            "the end of the validity period must be later than its start".to_string(),
+        ));
+    }
+    params.not_before = to_offset_date_time(not_before)?;
+    params.not_after = to_offset_date_time(not_after)?;
+    params.serial_number = Some(random_serial()?);
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.use_authority_key_identifier_extension = true;
+    Ok(params)
 }
 
 /// A random positive 128-bit serial number.

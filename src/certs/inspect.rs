@@ -59,6 +59,16 @@ pub fn key_matches_cert(cert_pem: &str, key_pem: &str) -> Result<bool, CertError
     key_matches_der(&der, &key)
 }
 
+/// Tells whether the (first) certificate in `cert_pem` was signed by the CA
+/// certificate in `ca_pem`: only such certificates pass the TLS handshake.
+pub fn issued_by(cert_pem: &str, ca_pem: &str) -> Result<bool, CertError> {
+    let cert_der = first_cert_der(cert_pem)?;
+    let ca_der = first_cert_der(ca_pem)?;
+    let cert = parse_x509(&cert_der)?;
+    let ca = parse_x509(&ca_der)?;
+    Ok(cert.issuer() == ca.subject() && cert.verify_signature(Some(ca.public_key())).is_ok())
+}
+
 /// The first CERTIFICATE section of a PEM document.
 pub(super) fn first_cert_der(cert_pem: &str) -> Result<CertificateDer<'static>, CertError> {
     all_cert_ders(cert_pem)?.into_iter().next().ok_or_else(|| {

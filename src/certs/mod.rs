@@ -22,7 +22,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 pub use authority::CertificateAuthority;
-pub use inspect::{fingerprint_der, inspect_der, inspect_pem, key_matches_cert};
+pub use inspect::{fingerprint_der, inspect_der, inspect_pem, issued_by, key_matches_cert};
 pub use pkcs12::pkcs12;
 
 /// Everything that can go wrong while creating, loading or reading

@@ -625,3 +625,25 @@ fn pkcs12_is_accepted_by_openssl() {
     let key_pem = String::from_utf8(out.stdout).unwrap();
     assert!(key_matches_cert(&member.cert_pem, &key_pem).unwrap());
 }
+
+#[test]
+fn a_signing_request_becomes_a_member_certificate_for_the_members_own_key() {
+    let ca = CertificateAuthority::generate("Request CA", 30).unwrap();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut asked = rcgen::CertificateParams::new(vec!["evil.example".to_string()]).unwrap();
+    asked
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "someone-else");
+    let csr_pem = asked.serialize_request(&key).unwrap().pem().unwrap();
+
+    let issued = ca.sign_request(&csr_pem, "rail-co", 30).unwrap();
+    assert!(issued.key_pem.is_empty());
+    // Our subject, not the one the request asked for; the member's own key.
+    assert_eq!(issued.info.subject_cn.as_deref(), Some("rail-co"));
+    assert!(key_matches_cert(&issued.cert_pem, &key.serialize_pem()).unwrap());
+    assert!(crate::certs::issued_by(&issued.cert_pem, ca.cert_pem()).unwrap());
+    let other = CertificateAuthority::generate("Other CA", 30).unwrap();
+    assert!(!crate::certs::issued_by(&issued.cert_pem, other.cert_pem()).unwrap());
+
+    assert!(ca.sign_request("not a request", "rail-co", 30).is_err());
+}

@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Subcommand;
 
 use super::{Ctx, print_json, table};
@@ -19,6 +20,18 @@ pub enum CertCmd {
         days: u32,
         #[arg(long)]
         json: bool,
+    },
+    /// Sign a member's certificate signing request (the member keeps its key): writes NAME.pem.
+    Sign {
+        #[arg(long)]
+        member: String,
+        /// The PEM certificate signing request.
+        #[arg(long)]
+        csr: PathBuf,
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 365)]
+        days: u32,
     },
     /// List certificates.
     List {
@@ -75,6 +88,34 @@ pub fn run(ctx: &Ctx, cmd: CertCmd) -> anyhow::Result<bool> {
                 }
                 println!("the PKCS#12 password is '{}'", setup::DEFAULT_P12_PASSWORD);
             }
+        }
+        CertCmd::Sign {
+            member,
+            csr,
+            out,
+            days,
+        } => {
+            ex.member(&member)?;
+            let csr_pem = std::fs::read_to_string(&csr)
+                .with_context(|| format!("cannot read the signing request {}", csr.display()))?;
+            let ca = setup::load_ca(&ctx.config)?;
+            let issued = ca.sign_request(&csr_pem, &member, days)?;
+            let path = out.join(format!("{member}.pem"));
+            if path.exists() {
+                anyhow::bail!(
+                    "{} already exists; choose another --out directory",
+                    path.display()
+                );
+            }
+            std::fs::write(&path, &issued.cert_pem)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            ex.register_certificate(&member, &issued.info)?;
+            println!(
+                "signed {} for {member}, valid until {}; wrote {}",
+                issued.info.fingerprint,
+                issued.info.not_after,
+                path.display()
+            );
         }
         CertCmd::List { member, json } => {
             let certs: Vec<_> = ex

@@ -98,6 +98,25 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
             cert,
             json,
         } => {
+            // Read the certificate first: a bad --cert must not leave a
+            // half-added member behind that blocks running the command again.
+            let info = match &cert {
+                Some(path) => {
+                    let pem = std::fs::read_to_string(path).with_context(|| {
+                        format!("cannot read the certificate {}", path.display())
+                    })?;
+                    let ca = crate::setup::load_ca(&ctx.config)?;
+                    if !crate::certs::issued_by(&pem, ca.cert_pem())? {
+                        anyhow::bail!(
+                            "{} was not issued by the community CA, so it could never connect; \
+                             have the member send a certificate signing request, or use `breakwater certs issue`",
+                            path.display()
+                        );
+                    }
+                    Some(crate::certs::inspect_pem(&pem)?)
+                }
+                None => None,
+            };
             let m = ex.add_member(NewMember {
                 name: name.clone(),
                 sector,
@@ -106,14 +125,15 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
                 clearance,
                 is_operator: false,
             })?;
-            let registered = match cert {
-                Some(path) => {
-                    let pem = std::fs::read_to_string(&path).with_context(|| {
-                        format!("cannot read the certificate {}", path.display())
-                    })?;
-                    let info = crate::certs::inspect_pem(&pem)?;
-                    Some(ex.register_certificate(&name, &info)?)
-                }
+            let registered = match info {
+                Some(info) => match ex.register_certificate(&name, &info) {
+                    Ok(record) => Some(record),
+                    Err(e) => {
+                        // e.g. the certificate is already registered to another member.
+                        ex.remove_member(&name)?;
+                        return Err(e.into());
+                    }
+                },
                 None => None,
             };
             if json {

@@ -15,7 +15,7 @@ use crate::helpers::*;
 
 /// The executable with a clean environment: no `BREAKWATER_*` from the
 /// developer's shell leaks into what is under test.
-fn breakwater() -> Command {
+pub(crate) fn breakwater() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_breakwater"));
     for (name, _) in std::env::vars() {
         if name.starts_with("BREAKWATER_") || name == "RUST_LOG" {
@@ -25,23 +25,23 @@ fn breakwater() -> Command {
     cmd
 }
 
-fn config_of(dir: &Path) -> PathBuf {
+pub(crate) fn config_of(dir: &Path) -> PathBuf {
     dir.join("breakwater.toml")
 }
 
-fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().expect("run breakwater")
 }
 
-fn stdout_of(out: &Output) -> String {
+pub(crate) fn stdout_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn stderr_of(out: &Output) -> String {
+pub(crate) fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn assert_success(out: &Output) {
+pub(crate) fn assert_success(out: &Output) {
     assert!(
         out.status.success(),
         "exit {:?}\nstdout: {}\nstderr: {}",
@@ -51,7 +51,7 @@ fn assert_success(out: &Output) {
     );
 }
 
-fn init(dir: &Path) -> Value {
+pub(crate) fn init(dir: &Path) -> Value {
     let out = run(breakwater()
         .arg("init")
         .arg("--data-dir")
@@ -94,7 +94,7 @@ fn collection_ids(report: &Value) -> Vec<String> {
         .collect()
 }
 
-fn green_id(report: &Value) -> String {
+pub(crate) fn green_id(report: &Value) -> String {
     report["collections"]
         .as_array()
         .unwrap()
@@ -107,9 +107,9 @@ fn green_id(report: &Value) -> String {
 }
 
 /// A running `breakwater serve`; killed (SIGKILL) when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     /// The URL from the printed curl line.
     curl_url: String,
     log: PathBuf,
@@ -117,7 +117,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(dir: &Path, envs: &[(&str, &str)]) -> Server {
+    pub(crate) fn start(dir: &Path, envs: &[(&str, &str)]) -> Server {
         let log = dir.join(format!("serve-{}.log", uuid::Uuid::new_v4().simple()));
         let mut cmd = breakwater();
         cmd.arg("--config")
@@ -186,7 +186,7 @@ impl Server {
         server
     }
 
-    fn operator(&self) -> Client {
+    pub(crate) fn operator(&self) -> Client {
         Client::from_files(
             self.port,
             &self.dir.join("ca/ca.pem"),
@@ -197,8 +197,13 @@ impl Server {
         )
     }
 
-    fn base(&self) -> String {
+    pub(crate) fn base(&self) -> String {
         format!("https://localhost:{}", self.port)
+    }
+
+    /// Everything the server wrote to standard error so far.
+    pub(crate) fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// `kill -9`: no graceful shutdown, no chance to flush anything.
@@ -483,7 +488,7 @@ async fn collections_list_and_create_from_the_command_line() {
 
 /// A mistake gets one `error:` line on stderr and a non-zero exit, never a
 /// panic or a backtrace (even with RUST_BACKTRACE set).
-fn assert_user_error(out: &Output) {
+pub(crate) fn assert_user_error(out: &Output) {
     let stderr = stderr_of(out);
     assert!(!out.status.success(), "succeeded: {}", stdout_of(out));
     assert!(out.status.code().is_some(), "killed by a signal: {stderr}");

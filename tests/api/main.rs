@@ -4,11 +4,13 @@
 mod access;
 mod binary;
 mod clients;
+mod community;
 mod concurrency;
 mod errors;
 mod filters;
 mod helpers;
 mod objects;
+mod operations;
 mod pagination;
 mod smoke;
 mod status;
