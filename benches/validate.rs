@@ -49,6 +49,33 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    // The same objects grown to about 1 KiB each with realistic free text, the
+    // size the ingest target is stated for.
+    let kib: Vec<Value> = objects
+        .iter()
+        .map(|o| {
+            let mut o = o.clone();
+            let size = o.to_string().len();
+            if size < 1024 {
+                let note = "Observed during the port community's joint monitoring; \
+                            shared for detection and blocking at terminal gateways. "
+                    .repeat(1 + (1024 - size) / 120);
+                o["x_port_context"] = Value::from(&note[..(1024 - size).min(note.len())]);
+            }
+            o
+        })
+        .collect();
+    assert!(kib.iter().all(|o| validator.validate(o).is_ok()));
+    let kib_bytes: usize = kib.iter().map(|o| o.to_string().len()).sum();
+    eprintln!("1 KiB mix: {} bytes on average", kib_bytes / kib.len());
+    group.throughput(Throughput::Elements(kib.len() as u64));
+    group.bench_function("fixture-mix-1kib", |b| {
+        b.iter(|| {
+            for o in &kib {
+                black_box(validator.validate(black_box(o)).is_ok());
+            }
+        })
+    });
     let invalid: Vec<Value> = objects
         .iter()
         .filter(|o| o["type"] == "indicator")
