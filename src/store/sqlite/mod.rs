@@ -15,6 +15,9 @@ use crate::store::*;
 
 pub use migrations::LATEST as SCHEMA_VERSION;
 
+/// The writer connection's page cache, in KiB (a negative `cache_size`).
+const WRITER_CACHE_KIB: i64 = -32 * 1024;
+
 pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
@@ -27,6 +30,10 @@ impl SqliteStore {
         let mut conn = Connection::open(path)?;
         migrations::setup_pragmas(&conn)?;
         migrations::migrate(&mut conn)?;
+        // The writer walks the id index at random (UUIDs) for every object it
+        // stores; SQLite's default 2 MiB cache makes most of those walks
+        // re-read pages from the OS.
+        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteStore {
             path: path.to_path_buf(),

@@ -5,6 +5,7 @@
 
 use std::sync::mpsc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
@@ -81,10 +82,32 @@ impl Writer {
     }
 }
 
+/// Queued audit events with no write to ride on are committed after at most
+/// this long, or once this many are waiting: a steady stream of polls then
+/// costs a few commits a second instead of one per wake-up of this thread.
+const AUDIT_DELAY: Duration = Duration::from_millis(100);
+const AUDIT_BATCH: usize = 4096;
+
 fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+    let mut audits = Vec::new();
+    let mut audits_due: Option<Instant> = None;
+    loop {
+        let first = match audits_due {
+            None => match rx.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            },
+            Some(due) => match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(job) => job,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    flush(conn, &mut Vec::new(), &mut audits);
+                    audits_due = None;
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            },
+        };
         let mut group = Vec::new();
-        let mut audits = Vec::new();
         let mut queue = vec![first];
         while queue.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -102,8 +125,17 @@ fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
                 }
             }
         }
-        flush(conn, &mut group, &mut audits);
+        if !group.is_empty() || audits.len() >= AUDIT_BATCH {
+            flush(conn, &mut group, &mut audits);
+        }
+        audits_due = match (audits.is_empty(), audits_due) {
+            (true, _) => None,
+            (false, Some(due)) => Some(due),
+            (false, None) => Some(Instant::now() + AUDIT_DELAY),
+        };
     }
+    // Every sender is gone (the store was dropped): nothing queued is lost.
+    flush(conn, &mut Vec::new(), &mut audits);
 }
 
 fn write_audits(tx: &Transaction<'_>, audits: &[AuditEvent]) -> StoreResult<()> {
