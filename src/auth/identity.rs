@@ -28,10 +28,12 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// `HttpServer::on_connect` hook.
+/// `HttpServer::on_connect` hook (also turns Nagle's algorithm off).
 pub fn capture(conn: &dyn Any, data: &mut Extensions) {
     if let Some(tls) = conn.downcast_ref::<TlsStream<TcpStream>>() {
-        let (_, session) = tls.get_ref();
+        let (socket, session) = tls.get_ref();
+        // Small responses go out at once instead of waiting on a delayed ACK.
+        let _ = socket.set_nodelay(true);
         if let Some(cert) = session.peer_certificates().and_then(|c| c.first()) {
             data.insert(PeerCertificate {
                 fingerprint: fingerprint(cert.as_ref()),

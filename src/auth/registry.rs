@@ -63,6 +63,10 @@ impl Snapshot {
             .collect()
     }
 
+    pub fn api_roots(&self) -> &[crate::store::ApiRoot] {
+        &self.data.api_roots
+    }
+
     pub fn collections(&self) -> &[Collection] {
         &self.data.collections
     }

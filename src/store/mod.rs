@@ -130,6 +130,7 @@ pub struct AuthData {
     pub grants: Vec<Grant>,
     pub tokens: Vec<TokenRecord>,
     pub collections: Vec<Collection>,
+    pub api_roots: Vec<ApiRoot>,
 }
 
 /// One STIX object version accepted for storage. `body` is the object's JSON

@@ -2,7 +2,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{State, TaxiiError, api_root, media, taxii_response, to_json, visible_collection};
+use super::{TaxiiError, api_root, media, taxii_response, to_json, visible_collection};
 use crate::auth::Caller;
 use crate::auth::policy::Rights;
 use crate::store::Collection;
@@ -44,10 +44,9 @@ pub async fn list(
     caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
-    state: web::Data<State>,
 ) -> Result<HttpResponse, TaxiiError> {
     media::require_accept(&req)?;
-    let root = api_root(&state, &path)?;
+    let root = api_root(&caller, &path)?;
     let visible: Vec<(Collection, Rights)> = caller
         .snapshot
         .collections()
@@ -67,11 +66,10 @@ pub async fn one(
     caller: Caller,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    state: web::Data<State>,
 ) -> Result<HttpResponse, TaxiiError> {
     media::require_accept(&req)?;
     let (root, id) = path.into_inner();
-    api_root(&state, &root)?;
+    api_root(&caller, &root)?;
     let (collection, rights) = visible_collection(&caller, &root, &id)?;
     Ok(taxii_response(
         StatusCode::OK,

@@ -53,13 +53,12 @@ struct ApiRootResource<'a> {
 
 /// TAXII 2.1 §4.2.
 pub async fn api_root(
-    _caller: Caller,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
-    state: web::Data<State>,
 ) -> Result<HttpResponse, TaxiiError> {
     media::require_accept(&req)?;
-    let root = find_root(&state, &path)?;
+    let root = find_root(&caller, &path)?;
     let body = ApiRootResource {
         title: &root.title,
         description: root.description.as_deref(),

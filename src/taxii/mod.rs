@@ -113,15 +113,14 @@ where
 }
 
 /// The API root, or 404. Every member sees every API root; collections
-/// inside are filtered by rights.
-pub(crate) fn api_root(state: &State, name: &str) -> Result<ApiRoot, TaxiiError> {
-    state
-        .exchange
-        .store()
+/// inside are filtered by rights. Served from the request's registry snapshot.
+pub(crate) fn api_root(caller: &Caller, name: &str) -> Result<ApiRoot, TaxiiError> {
+    caller
+        .snapshot
         .api_roots()
-        .map_err(|e| TaxiiError::internal(&e))?
-        .into_iter()
+        .iter()
         .find(|r| r.name == name)
+        .cloned()
         .ok_or_else(|| TaxiiError::new(Code::NotFound, format!("API root '{name}' not found")))
 }
 

@@ -47,7 +47,7 @@ fn read_request(
         fields,
     } = endpoint;
     media::require_accept(req)?;
-    api_root(state, root)?;
+    api_root(caller, root)?;
     let (collection, rights) = visible_collection(caller, root, collection)?;
     let access = policy::read_access(&caller.member, &collection, rights)
         .map_err(|d| denied(state, caller, &collection, d, "read"))?;
@@ -339,7 +339,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, TaxiiError> {
     media::require_accept(&req)?;
     let (root, collection, object_id) = path.into_inner();
-    api_root(&state, &root)?;
+    api_root(&caller, &root)?;
     let (collection, rights) = visible_collection(&caller, &root, &collection)?;
     let access = policy::delete_access(&caller.member, &collection, rights)
         .map_err(|d| denied(&state, &caller, &collection, d, "delete from"))?;
@@ -370,7 +370,7 @@ pub async fn add(
 ) -> Result<HttpResponse, TaxiiError> {
     media::require_accept(&req)?;
     let (root, collection) = path.into_inner();
-    let api_root = api_root(&state, &root)?;
+    let api_root = api_root(&caller, &root)?;
     let (collection, rights) = visible_collection(&caller, &root, &collection)?;
     let access = policy::write_access(&caller.member, &collection, rights)
         .map_err(|d| denied(&state, &caller, &collection, d, "write to"))?;

@@ -60,7 +60,7 @@ pub async fn status(
 ) -> Result<HttpResponse, TaxiiError> {
     media::require_accept(&req)?;
     let (root, id) = path.into_inner();
-    api_root(&state, &root)?;
+    api_root(&caller, &root)?;
     let exchange = state.exchange.clone();
     let member = caller.member.clone();
     let record = super::blocking(move || Ok(exchange.status(&member, &root, &id, now())?)).await?;

@@ -7,7 +7,10 @@ use rusqlite::Connection;
 use crate::store::{StoreError, StoreResult};
 
 /// Each entry upgrades from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("schema/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema/0001_init.sql"),
+    include_str!("schema/0002_objects_rowid.sql"),
+];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
@@ -83,6 +86,40 @@ mod tests {
             })
             .unwrap();
         assert_eq!(key.len(), 32);
+    }
+
+    /// A file written by schema 1, with data, upgrades in place and keeps it.
+    #[test]
+    fn a_version_1_file_with_objects_upgrades_and_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO objects (collection_id, date_added, object_id, object_type, version,
+                    version_text, spec_version, is_first, is_last, body)
+                 VALUES ('c', 42, 'indicator--x', 'indicator', 7, 'v', '2.1', 1, 1, '{\"a\":1}')",
+                [],
+            )
+            .unwrap();
+        }
+        let mut conn = Connection::open(&path).unwrap();
+        setup_pragmas(&conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, LATEST);
+        let (rowid, body): (i64, String) = conn
+            .query_row(
+                "SELECT rowid, body FROM objects WHERE object_id = 'indicator--x'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((rowid, body.as_str()), (42, "{\"a\":1}"));
     }
 
     #[test]

@@ -98,6 +98,16 @@ fn collection_id(text: String) -> rusqlite::Result<CollectionId> {
     })
 }
 
+fn api_root_row(r: &Row<'_>) -> rusqlite::Result<ApiRoot> {
+    Ok(ApiRoot {
+        name: r.get(0)?,
+        title: r.get(1)?,
+        description: r.get(2)?,
+        max_content_length: r.get::<_, i64>(3)? as u64,
+        is_default: r.get(4)?,
+    })
+}
+
 fn collection_row(r: &Row<'_>) -> rusqlite::Result<Collection> {
     Ok(Collection {
         id: collection_id(r.get(0)?)?,
@@ -225,17 +235,7 @@ fn status_details(text: &str) -> StoreResult<StatusDetails> {
 
 impl Store for SqliteStore {
     fn api_roots(&self) -> StoreResult<Vec<ApiRoot>> {
-        self.read(|c| {
-            collect(c, sql::API_ROOTS, [], |r| {
-                Ok(ApiRoot {
-                    name: r.get(0)?,
-                    title: r.get(1)?,
-                    description: r.get(2)?,
-                    max_content_length: r.get::<_, i64>(3)? as u64,
-                    is_default: r.get(4)?,
-                })
-            })
-        })
+        self.read(|c| collect(c, sql::API_ROOTS, [], api_root_row))
     }
 
     fn upsert_api_root(&self, root: ApiRoot) -> StoreResult<()> {
@@ -565,6 +565,7 @@ impl Store for SqliteStore {
                     grants: collect(c, sql::GRANTS, [], grant_row)?,
                     tokens: collect(c, sql::TOKENS, [], token_row)?,
                     collections: collect(c, sql::COLLECTIONS, [], collection_row)?,
+                    api_roots: collect(c, sql::API_ROOTS, [], api_root_row)?,
                 })
             })();
             c.execute_batch("COMMIT")?;

@@ -117,13 +117,13 @@ macro_rules! by_type {
 }
 macro_rules! by_date_added {
     () => {
-        " NOT INDEXED WHERE collection_id = ?1 AND (?4 IS NULL OR object_type IN (SELECT value FROM json_each(?4)))"
+        " INDEXED BY objects_page WHERE collection_id = ?1 AND (?4 IS NULL OR object_type IN (SELECT value FROM json_each(?4)))"
     };
 }
 
 // Three plans for the same filter, picked by the caller: by id (few rows), by
-// a single type (that index's order is date_added order), or the primary-key
-// walk in date_added order. Forcing the plan keeps a page's cost independent of
+// a single type (that index's order is date_added order), or the collection's
+// date_added index. Forcing the plan keeps a page's cost independent of
 // the collection's size instead of leaving it to the planner's guess about
 // json_each.
 macro_rules! object_columns {
