@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service};
-use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{App, HttpMessage, HttpServer, web};
 use anyhow::Context;
 
@@ -125,7 +124,6 @@ impl Application {
                         Ok(res)
                     }
                 })
-                .wrap(NormalizePath::new(TrailingSlash::Always))
                 .configure(taxii::configure)
         })
         .on_connect(identity::capture)

@@ -33,14 +33,16 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn observe(&self, route: &str, status: u16, seconds: f64) {
+        // Routes match with and without the trailing slash; count them as one.
+        let route = format!("{}/", route.strip_suffix('/').unwrap_or(route));
         *self
             .requests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry((route.to_string(), status))
+            .entry((route.clone(), status))
             .or_default() += 1;
         let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
-        let h = latency.entry(route.to_string()).or_default();
+        let h = latency.entry(route).or_default();
         for (i, bound) in BUCKETS.iter().enumerate() {
             if seconds <= *bound {
                 h.counts[i] += 1;

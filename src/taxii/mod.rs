@@ -44,12 +44,15 @@ pub struct DiscoveryInfo {
     pub contact: Option<String>,
 }
 
-/// The whole route table. Paths are normalised to a trailing slash before
-/// routing, so `/taxii2` and `/taxii2/` are the same endpoint. A known
+/// The whole route table. Every endpoint also answers without its trailing
+/// slash, so `/taxii2` and `/taxii2/` are the same endpoint. A known
 /// endpoint asked with a method it does not support answers 405, never 404.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     fn endpoint(path: &str) -> actix_web::Resource {
-        web::resource(path).default_service(web::to(method_not_allowed))
+        // Each endpoint answers with and without its trailing slash: two
+        // patterns are cheaper per request than rewriting every path.
+        web::resource([path.to_string(), path.trim_end_matches('/').to_string()])
+            .default_service(web::to(method_not_allowed))
     }
     cfg.service(endpoint("/health/").route(web::get().to(health::health)))
         .service(endpoint("/metrics/").route(web::get().to(metrics::metrics)))

@@ -3,7 +3,7 @@
 //! queued while the previous commit was in flight into one transaction (group
 //! commit): one fsync acknowledges many envelopes.
 
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,34 +21,49 @@ type Reply<T> = mpsc::SyncSender<StoreResult<T>>;
 enum Job {
     Ingest(IngestBatch, Reply<StatusRecord>),
     Exec(Box<dyn FnOnce(&mut Connection) + Send>),
-    /// Audit events of reads and refusals: queued, written with the next
-    /// group commit, so auditing a poll costs no fsync of its own.
-    Audit(AuditEvent),
+    /// Audit events of reads and refusals wait in a shared buffer and are
+    /// written with the next group commit, so auditing a poll costs no fsync
+    /// of its own; this wakes the writer when the buffer starts filling.
+    AuditsWaiting,
 }
 
 /// Most envelopes folded into one transaction; bounds commit latency.
 const MAX_GROUP: usize = 64;
 
+type AuditBuffer = Arc<Mutex<Vec<AuditEvent>>>;
+
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
+    audits: AuditBuffer,
 }
 
 impl Writer {
     pub fn spawn(mut conn: Connection) -> Writer {
         let (tx, rx) = mpsc::channel::<Job>();
+        let audits = AuditBuffer::default();
+        let buffer = audits.clone();
         thread::Builder::new()
             .name("breakwater-writer".into())
-            .spawn(move || run(&mut conn, rx))
+            .spawn(move || run(&mut conn, rx, &buffer))
             .expect("spawning the database writer thread");
-        Writer { tx }
+        Writer { tx, audits }
     }
 
-    /// Queues an audit event; it is committed with the next transaction.
+    /// Queues an audit event; it is committed with the next transaction. Only
+    /// the first event of a batch (and a full batch) wakes the writer.
     pub fn audit(&self, event: AuditEvent) -> StoreResult<()> {
-        self.tx
-            .send(Job::Audit(event))
-            .map_err(|_| StoreError::WriterStopped)
+        let waiting = {
+            let mut buffer = self.audits.lock().unwrap_or_else(|p| p.into_inner());
+            buffer.push(event);
+            buffer.len()
+        };
+        if waiting == 1 || waiting == AUDIT_BATCH {
+            self.tx
+                .send(Job::AuditsWaiting)
+                .map_err(|_| StoreError::WriterStopped)?;
+        }
+        Ok(())
     }
 
     pub fn ingest(&self, batch: IngestBatch) -> StoreResult<StatusRecord> {
@@ -88,8 +103,11 @@ impl Writer {
 const AUDIT_DELAY: Duration = Duration::from_millis(100);
 const AUDIT_BATCH: usize = 4096;
 
-fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
-    let mut audits = Vec::new();
+fn waiting(buffer: &AuditBuffer) -> usize {
+    buffer.lock().unwrap_or_else(|p| p.into_inner()).len()
+}
+
+fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>, audits: &AuditBuffer) {
     let mut audits_due: Option<Instant> = None;
     loop {
         let first = match audits_due {
@@ -100,7 +118,7 @@ fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
             Some(due) => match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
                 Ok(job) => job,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    flush(conn, &mut Vec::new(), &mut audits);
+                    flush(conn, &mut Vec::new(), audits);
                     audits_due = None;
                     continue;
                 }
@@ -118,24 +136,24 @@ fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
         for job in queue {
             match job {
                 Job::Ingest(batch, reply) => group.push((batch, reply)),
-                Job::Audit(event) => audits.push(event),
+                Job::AuditsWaiting => {}
                 Job::Exec(f) => {
-                    flush(conn, &mut group, &mut audits);
+                    flush(conn, &mut group, audits);
                     f(conn);
                 }
             }
         }
-        if !group.is_empty() || audits.len() >= AUDIT_BATCH {
-            flush(conn, &mut group, &mut audits);
+        if !group.is_empty() || waiting(audits) >= AUDIT_BATCH {
+            flush(conn, &mut group, audits);
         }
-        audits_due = match (audits.is_empty(), audits_due) {
+        audits_due = match (waiting(audits) == 0, audits_due) {
             (true, _) => None,
             (false, Some(due)) => Some(due),
             (false, None) => Some(Instant::now() + AUDIT_DELAY),
         };
     }
     // Every sender is gone (the store was dropped): nothing queued is lost.
-    flush(conn, &mut Vec::new(), &mut audits);
+    flush(conn, &mut Vec::new(), audits);
 }
 
 fn write_audits(tx: &Transaction<'_>, audits: &[AuditEvent]) -> StoreResult<()> {
@@ -158,13 +176,13 @@ fn write_audits(tx: &Transaction<'_>, audits: &[AuditEvent]) -> StoreResult<()> 
 fn flush(
     conn: &mut Connection,
     group: &mut Vec<(IngestBatch, Reply<StatusRecord>)>,
-    audits: &mut Vec<AuditEvent>,
+    audits: &AuditBuffer,
 ) {
+    let audits = std::mem::take(&mut *audits.lock().unwrap_or_else(|p| p.into_inner()));
     if group.is_empty() && audits.is_empty() {
         return;
     }
     let jobs = std::mem::take(group);
-    let audits = std::mem::take(audits);
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
