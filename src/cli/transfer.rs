@@ -152,7 +152,7 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<bool> {
                 admission: &admission,
                 fingerprint: None,
                 api_root: &collection.api_root,
-                body: body.as_bytes(),
+                body: body.into_bytes(),
                 request_timestamp: Timestamp::now(),
             })?;
             summary.accepted += status.details.successes.len() + status.details.pendings.len();

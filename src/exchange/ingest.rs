@@ -38,13 +38,35 @@ pub struct IngestRequest<'a> {
     pub admission: &'a Admission,
     pub fingerprint: Option<&'a str>,
     pub api_root: &'a str,
-    pub body: &'a [u8],
+    /// The request body; owned so it can be freed as soon as the objects are
+    /// extracted (a large envelope is not held twice while it is stored).
+    pub body: Vec<u8>,
     pub request_timestamp: Timestamp,
 }
 
 impl Exchange {
     pub fn ingest(&self, req: IngestRequest<'_>) -> Result<StatusRecord, ExchangeError> {
-        let text = std::str::from_utf8(req.body)
+        let batch = self.admit(&req)?;
+        drop(req.body);
+        if batch.accepted.len() > self.settings.background_threshold {
+            // Durable before the 202: a crash from here on resumes at start-up.
+            let pending = self.store.begin_pending(&batch)?;
+            let store = self.store.clone();
+            std::thread::spawn(move || {
+                let status = batch.status_id.clone();
+                if let Err(e) = store.ingest(batch) {
+                    // The payload stays in the database; the next start resumes it.
+                    tracing::error!(error = %e, %status, "background ingest failed");
+                }
+            });
+            return Ok(pending);
+        }
+        Ok(self.store.ingest(batch)?)
+    }
+
+    /// Parses the envelope and judges every object into a batch for storage.
+    fn admit(&self, req: &IngestRequest<'_>) -> Result<IngestBatch, ExchangeError> {
+        let text = std::str::from_utf8(&req.body)
             .map_err(|_| ExchangeError::MalformedEnvelope("the body is not UTF-8".into()))?;
         // serde would also read a JSON array as the struct's fields in order.
         if !text.trim_start().starts_with('{') {
@@ -76,19 +98,7 @@ impl Exchange {
                 Verdict::Refused(d) => batch.refused.push(d),
             }
         }
-        if batch.accepted.len() > self.settings.background_threshold {
-            let pending = self.store.begin_pending(batch.clone())?;
-            let store = self.store.clone();
-            std::thread::spawn(move || {
-                let status = batch.status_id.clone();
-                if let Err(e) = store.ingest(batch) {
-                    // The payload stays in the database; the next start resumes it.
-                    tracing::error!(error = %e, %status, "background ingest failed");
-                }
-            });
-            return Ok(pending);
-        }
-        Ok(self.store.ingest(batch)?)
+        Ok(batch)
     }
 
     /// Finishes envelopes accepted before a crash or restart.

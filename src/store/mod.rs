@@ -310,7 +310,7 @@ pub trait Store: Send + Sync + 'static {
     fn ingest(&self, batch: IngestBatch) -> StoreResult<StatusRecord>;
     /// Records a pending status holding the accepted objects, durably, so the
     /// work survives a crash; `complete_pending` finishes it.
-    fn begin_pending(&self, batch: IngestBatch) -> StoreResult<StatusRecord>;
+    fn begin_pending(&self, batch: &IngestBatch) -> StoreResult<StatusRecord>;
     /// Ingests every batch still pending (at start-up, or right after `begin_pending`).
     fn pending_batches(&self) -> StoreResult<Vec<IngestBatch>>;
     fn status(&self, id: &str) -> StoreResult<Option<StatusRecord>>;

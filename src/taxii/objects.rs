@@ -391,7 +391,7 @@ pub async fn add(
             admission: &admission,
             fingerprint: fingerprint.as_deref(),
             api_root: &root,
-            body: &bytes,
+            body: bytes.into(),
             request_timestamp: requested,
         })?)
     })

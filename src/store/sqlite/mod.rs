@@ -577,7 +577,7 @@ impl Store for SqliteStore {
         self.writer.ingest(batch)
     }
 
-    fn begin_pending(&self, batch: IngestBatch) -> StoreResult<StatusRecord> {
+    fn begin_pending(&self, batch: &IngestBatch) -> StoreResult<StatusRecord> {
         let details = StatusDetails {
             successes: Vec::new(),
             failures: batch.refused.clone(),
@@ -604,7 +604,7 @@ impl Store for SqliteStore {
             completed: None,
             details,
         };
-        let payload = pending_payload(&batch);
+        let payload = pending_payload(batch)?;
         let out = record.clone();
         self.writer.exec(move |tx| {
             let details = serde_json::to_string(&record.details)
@@ -930,33 +930,48 @@ impl Store for SqliteStore {
     }
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct PendingObject {
+/// The accepted objects of a background ingest, as kept in `statuses.payload`:
+/// bodies embedded as JSON (not as escaped strings), borrowed when writing.
+#[derive(serde::Serialize)]
+struct PendingObjectOut<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    object_type: &'a str,
+    spec_version: &'a str,
+    version: Option<(i64, &'a str)>,
+    body: &'a serde_json::value::RawValue,
+}
+
+#[derive(serde::Deserialize)]
+struct PendingObjectIn {
     id: String,
     #[serde(rename = "type")]
     object_type: String,
     spec_version: String,
     version: Option<(i64, String)>,
-    body: String,
+    body: Box<serde_json::value::RawValue>,
 }
 
-fn pending_payload(batch: &IngestBatch) -> String {
-    let objects: Vec<PendingObject> = batch
+fn pending_payload(batch: &IngestBatch) -> StoreResult<String> {
+    let objects = batch
         .accepted
         .iter()
-        .map(|o| PendingObject {
-            id: o.id.clone(),
-            object_type: o.object_type.clone(),
-            spec_version: o.spec_version.clone(),
-            version: o.version.as_ref().map(|(t, s)| (t.micros(), s.clone())),
-            body: o.body.clone(),
+        .map(|o| {
+            Ok(PendingObjectOut {
+                id: &o.id,
+                object_type: &o.object_type,
+                spec_version: &o.spec_version,
+                version: o.version.as_ref().map(|(t, s)| (t.micros(), s.as_str())),
+                body: serde_json::from_str(&o.body)
+                    .map_err(|e| StoreError::Corrupt(format!("object body: {e}")))?,
+            })
         })
-        .collect();
-    serde_json::to_string(&objects).unwrap_or_else(|_| "[]".into())
+        .collect::<StoreResult<Vec<_>>>()?;
+    serde_json::to_string(&objects).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn parse_pending_payload(text: &str) -> StoreResult<Vec<NewObject>> {
-    let objects: Vec<PendingObject> = serde_json::from_str(text)
+    let objects: Vec<PendingObjectIn> = serde_json::from_str(text)
         .map_err(|e| StoreError::Corrupt(format!("pending payload: {e}")))?;
     Ok(objects
         .into_iter()
@@ -965,7 +980,7 @@ fn parse_pending_payload(text: &str) -> StoreResult<Vec<NewObject>> {
             object_type: o.object_type,
             spec_version: o.spec_version,
             version: o.version.map(|(t, s)| (ts(t), s)),
-            body: o.body,
+            body: o.body.get().to_string(),
         })
         .collect())
 }

@@ -211,7 +211,7 @@ fn identical_reposts_are_idempotent_and_conflicting_ones_refused() {
 fn pending_batches_survive_until_ingested() {
     let (dir, store, c) = store();
     let b = batch(c, vec![object(&id(9), Some("2026-01-01T00:00:00.000Z"))]);
-    let pending = store.begin_pending(b.clone()).unwrap();
+    let pending = store.begin_pending(&b).unwrap();
     assert!(pending.completed.is_none());
     drop(store);
     // A restart finds the batch and finishes it.
