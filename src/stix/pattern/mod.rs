@@ -5,7 +5,6 @@
 //! expressions; qualifiers (`WITHIN n SECONDS`, `REPEATS n TIMES`,
 //! `START t'…' STOP t'…'`) bind to the observation expression before them; inside
 //! `[...]`, `OR` is looser than `AND`. Beyond the grammar the parser checks that:
-//! comparisons joined by `AND` in one observation expression use one object type,
 //! `WITHIN`/`REPEATS` counts are positive, `STOP` is later than `START`, a qualifier
 //! kind is not repeated on one observation expression, and hash constants compared
 //! with `hashes.'<algorithm>'` have that algorithm's form.
@@ -157,10 +156,8 @@ mod tests {
 
     #[test]
     fn semantic_checks() {
-        assert_eq!(
-            err("[file:name = 'a' AND url:value = 'b']"),
-            "comparisons joined by AND must use one object type, found file and url at column 22"
-        );
+        // STIX 2.1 lets one observation expression compare several object types.
+        assert!(parse("[file:name = 'a' AND url:value = 'b']").is_ok());
         assert_eq!(
             err("[file:name = 'a'] WITHIN 0 SECONDS"),
             "WITHIN needs a positive number of seconds at column 26"

@@ -258,23 +258,13 @@ impl<'t> Parser<'t> {
         Ok(types)
     }
 
+    /// Comparisons joined by AND may name different object types: STIX 2.1
+    /// (unlike 2.0) does not forbid it, and the reference tools accept it.
     fn comparison_and(&mut self) -> Result<Types> {
         let mut types = self.prop_test()?;
         while self.at_kw(Kw::And) {
             self.advance();
-            let column = self.peek().column;
-            let more = self.prop_test()?;
-            for t in &more {
-                if let Some(first) = types.first().filter(|f| *f != t) {
-                    return Err(error(
-                        column,
-                        format!(
-                            "comparisons joined by AND must use one object type, found {first} and {t}"
-                        ),
-                    ));
-                }
-            }
-            for t in more {
+            for t in self.prop_test()? {
                 if !types.contains(&t) {
                     types.push(t);
                 }
