@@ -141,14 +141,9 @@ impl MemberRegistry {
     /// Records a refused request in the audit log (queued).
     pub fn record_refusal(&self, fingerprint: Option<&str>, reason: &str) {
         let event = crate::store::AuditEvent {
-            at: Timestamp::now(),
-            member: None,
             fingerprint: fingerprint.map(str::to_string),
-            action: "authenticate".into(),
-            collection: None,
-            objects: None,
-            outcome: "refused".into(),
             detail: Some(reason.to_string()),
+            ..crate::store::AuditEvent::now("authenticate", "refused")
         };
         if let Err(e) = self.store.queue_audit(event) {
             tracing::error!(error = %e, "could not queue an audit event");

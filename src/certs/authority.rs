@@ -176,15 +176,7 @@ impl CertificateAuthority {
         not_before: DateTime<Utc>,
         not_after: DateTime<Utc>,
     ) -> Result<IssuedCert, CertError> {
-        let member = check_common_name(member)?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, member);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, MEMBER_ORGANISATION);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        self.issue_end_entity(params, not_before, not_after)
+        self.issue_end_entity(member_params(member)?, not_before, not_after)
     }
 
     /// Signs a member's certificate signing request (PEM), so the member keeps
@@ -197,18 +189,11 @@ impl CertificateAuthority {
         member: &str,
         days: u32,
     ) -> Result<IssuedCert, CertError> {
-        let member = check_common_name(member)?;
+        let params = member_params(member)?;
         let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| {
             CertError::InvalidCertificate(format!("the signing request is unusable: {e}"))
         })?;
         let (not_before, not_after) = validity_for_days(days)?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, member);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, MEMBER_ORGANISATION);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         csr.params = end_entity_params(params, not_before, not_after)?;
         let cert = csr.signed_by(&self.issuer)?;
         Ok(IssuedCert {
@@ -276,6 +261,20 @@ impl CertificateAuthority {
             info,
         })
     }
+}
+
+/// A member certificate's subject (`CN=<member>, O=Breakwater member`) and
+/// its clientAuth usage.
+fn member_params(member: &str) -> Result<CertificateParams, CertError> {
+    let member = check_common_name(member)?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, member);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, MEMBER_ORGANISATION);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    Ok(params)
 }
 
 /// What every end-entity certificate shares: validity, a random serial,

@@ -4,7 +4,8 @@
 use super::{Exchange, ExchangeError};
 use crate::model::{CollectionId, Tier, Timestamp};
 use crate::store::{
-    ApiRoot, CertificateRecord, Collection, Grant, Grantee, Member, NewCollection, NewMember,
+    ApiRoot, AuditEvent, CertificateRecord, Collection, Grant, Grantee, Member, NewCollection,
+    NewMember,
 };
 
 /// The actor recorded for changes made from the command line.
@@ -12,15 +13,12 @@ pub const OPERATOR_ACTOR: &str = "operator-cli";
 
 impl Exchange {
     fn audit_admin(&self, action: &str, collection: Option<String>, detail: String) {
-        self.audit(
-            Some(OPERATOR_ACTOR),
-            None,
-            action,
+        self.audit(AuditEvent {
+            member: Some(OPERATOR_ACTOR.to_string()),
             collection,
-            None,
-            "ok",
-            Some(detail),
-        );
+            detail: Some(detail),
+            ..AuditEvent::now(action, "ok")
+        });
     }
 
     pub fn ensure_api_root(&self, root: ApiRoot) -> Result<(), ExchangeError> {

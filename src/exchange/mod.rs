@@ -12,7 +12,7 @@ pub use error::ExchangeError;
 use crate::auth::policy::{ReadAccess, WriteAccess};
 use crate::model::Timestamp;
 use crate::stix::Validator;
-use crate::store::{Cursor, ObjectFilter, Page, StatusRecord, Store, StoredObject};
+use crate::store::{AuditEvent, Cursor, ObjectFilter, Page, StatusRecord, Store, StoredObject};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -139,15 +139,14 @@ impl Exchange {
         let removed = self
             .store
             .delete_object(access.collection().id, object_id, filter)?;
-        self.audit(
-            Some(access.member()),
-            fingerprint,
-            "delete",
-            Some(access.collection().id.to_string()),
-            Some(removed as u64),
-            if removed > 0 { "ok" } else { "not-found" },
-            Some(object_id.to_string()),
-        );
+        self.audit(AuditEvent {
+            member: Some(access.member().to_string()),
+            fingerprint: fingerprint.map(str::to_string),
+            collection: Some(access.collection().id.to_string()),
+            objects: Some(removed as u64),
+            detail: Some(object_id.to_string()),
+            ..AuditEvent::now("delete", if removed > 0 { "ok" } else { "not-found" })
+        });
         if removed == 0 {
             return Err(ExchangeError::NotFound(format!("object {object_id}")));
         }
@@ -183,55 +182,15 @@ impl Exchange {
 
     /// Queues an audit event for reads and refusals; it is committed with
     /// the next write transaction instead of costing a commit of its own.
-    #[allow(clippy::too_many_arguments)]
-    pub fn audit_queued(
-        &self,
-        member: Option<&str>,
-        fingerprint: Option<&str>,
-        action: &str,
-        collection: Option<String>,
-        objects: Option<u64>,
-        outcome: &str,
-        detail: Option<String>,
-    ) {
-        let event = crate::store::AuditEvent {
-            at: Timestamp::now(),
-            member: member.map(str::to_string),
-            fingerprint: fingerprint.map(str::to_string),
-            action: action.to_string(),
-            collection,
-            objects,
-            outcome: outcome.to_string(),
-            detail,
-        };
+    pub fn audit_queued(&self, event: AuditEvent) {
         if let Err(e) = self.store.queue_audit(event) {
             tracing::error!(error = %e, "could not queue an audit event");
         }
     }
 
-    /// Records an event in the audit log. Failing to audit is logged, never
-    /// turned into a failed request the caller could retry into duplicates.
-    #[allow(clippy::too_many_arguments)]
-    pub fn audit(
-        &self,
-        member: Option<&str>,
-        fingerprint: Option<&str>,
-        action: &str,
-        collection: Option<String>,
-        objects: Option<u64>,
-        outcome: &str,
-        detail: Option<String>,
-    ) {
-        let event = crate::store::AuditEvent {
-            at: Timestamp::now(),
-            member: member.map(str::to_string),
-            fingerprint: fingerprint.map(str::to_string),
-            action: action.to_string(),
-            collection,
-            objects,
-            outcome: outcome.to_string(),
-            detail,
-        };
+    /// Records an event in the audit log durably. Failing to audit is logged,
+    /// never turned into a failed request the caller could retry into duplicates.
+    pub fn audit(&self, event: AuditEvent) {
         if let Err(e) = self.store.append_audit(event) {
             tracing::error!(error = %e, "could not write the audit log");
         }

@@ -261,6 +261,23 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
+impl AuditEvent {
+    /// An event happening now; fill in the other fields with struct update
+    /// syntax (`AuditEvent { member, ..AuditEvent::now("push", "ok") }`).
+    pub fn now(action: impl Into<String>, outcome: impl Into<String>) -> AuditEvent {
+        AuditEvent {
+            at: Timestamp::now(),
+            member: None,
+            fingerprint: None,
+            action: action.into(),
+            collection: None,
+            objects: None,
+            outcome: outcome.into(),
+            detail: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub member: Option<String>,

@@ -164,15 +164,13 @@ pub(crate) fn denied(
     d: crate::auth::policy::Denied,
     what: &str,
 ) -> TaxiiError {
-    state.exchange.audit_queued(
-        Some(&caller.member.name),
-        caller.fingerprint.as_deref(),
-        what,
-        Some(collection.id.to_string()),
-        None,
-        "refused",
-        Some(format!("{d:?}")),
-    );
+    state.exchange.audit_queued(crate::store::AuditEvent {
+        member: Some(caller.member.name.clone()),
+        fingerprint: caller.fingerprint.clone(),
+        collection: Some(collection.id.to_string()),
+        detail: Some(format!("{d:?}")),
+        ..crate::store::AuditEvent::now(what, "refused")
+    });
     match d {
         crate::auth::policy::Denied::Hidden => {
             TaxiiError::new(Code::NotFound, "collection not found")

@@ -107,15 +107,13 @@ fn audit_read(
     n: usize,
 ) {
     req.extensions_mut().insert(LoggedObjects(n));
-    state.exchange.audit_queued(
-        Some(&caller.member.name),
-        caller.fingerprint.as_deref(),
-        &format!("poll-{endpoint}"),
-        Some(r.access.collection().id.to_string()),
-        Some(n as u64),
-        "ok",
-        None,
-    );
+    state.exchange.audit_queued(crate::store::AuditEvent {
+        member: Some(caller.member.name.clone()),
+        fingerprint: caller.fingerprint.clone(),
+        collection: Some(r.access.collection().id.to_string()),
+        objects: Some(n as u64),
+        ..crate::store::AuditEvent::now(format!("poll-{endpoint}"), "ok")
+    });
 }
 
 /// 200 with the page's `X-TAXII-Date-Added-First/-Last` (TAXII 2.1 §3.2).

@@ -875,23 +875,9 @@ impl Store for SqliteStore {
         Ok(total)
     }
 
-    fn append_audit(&self, e: AuditEvent) -> StoreResult<()> {
-        self.writer.exec(move |tx| {
-            tx.execute(
-                sql::AUDIT_INSERT,
-                params![
-                    e.at.micros(),
-                    e.member,
-                    e.fingerprint,
-                    e.action,
-                    e.collection,
-                    e.objects.map(|n| n as i64),
-                    e.outcome,
-                    e.detail
-                ],
-            )?;
-            Ok(())
-        })
+    fn append_audit(&self, event: AuditEvent) -> StoreResult<()> {
+        self.writer
+            .exec(move |tx| writer::write_audits(tx, std::slice::from_ref(&event)))
     }
 
     fn queue_audit(&self, event: AuditEvent) -> StoreResult<()> {

@@ -156,7 +156,7 @@ fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>, audits: &AuditBuffer) {
     flush(conn, &mut Vec::new(), audits);
 }
 
-fn write_audits(tx: &Transaction<'_>, audits: &[AuditEvent]) -> StoreResult<()> {
+pub(super) fn write_audits(tx: &Transaction<'_>, audits: &[AuditEvent]) -> StoreResult<()> {
     let mut stmt = tx.prepare_cached(sql::AUDIT_INSERT)?;
     for e in audits {
         stmt.execute(params![
