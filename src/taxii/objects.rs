@@ -163,32 +163,50 @@ fn envelope(page: &Page<StoredObject>, next: Option<&str>) -> String {
     out
 }
 
-pub async fn list(
-    caller: Caller,
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-    state: web::Data<State>,
-) -> Result<HttpResponse, TaxiiError> {
-    let (root, collection) = path.into_inner();
+/// One page of a whole collection, as objects or as manifest records: the
+/// path the two collection-wide read endpoints share.
+async fn collection_page(
+    caller: &Caller,
+    req: &HttpRequest,
+    state: &State,
+    (root, collection): (String, String),
+    name: &'static str,
+    with_bodies: bool,
+) -> Result<(Page<StoredObject>, Option<String>), TaxiiError> {
     let r = read_request(
-        &caller,
-        &req,
-        &state,
+        caller,
+        req,
+        state,
         (&root, &collection),
         Endpoint {
-            name: "objects",
+            name,
             object_id: None,
             fields: query::OBJECTS_FIELDS,
         },
     )?;
     let exchange = state.exchange.clone();
     let (r, page) = super::blocking(move || {
-        let page = exchange.list_objects(&r.access, &r.query.filter, r.after, r.limit)?;
+        let page = if with_bodies {
+            exchange.list_objects(&r.access, &r.query.filter, r.after, r.limit)?
+        } else {
+            exchange.manifest(&r.access, &r.query.filter, r.after, r.limit)?
+        };
         Ok((r, page))
     })
     .await?;
-    let next = next_token(&state, &r, "objects", None, &page);
-    audit_read(&state, &caller, &req, &r, "objects", page.items.len());
+    let next = next_token(state, &r, name, None, &page);
+    audit_read(state, caller, req, &r, name, page.items.len());
+    Ok((page, next))
+}
+
+pub async fn list(
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<State>,
+) -> Result<HttpResponse, TaxiiError> {
+    let (page, next) =
+        collection_page(&caller, &req, &state, path.into_inner(), "objects", true).await?;
     Ok(page_response(&page.items, envelope(&page, next.as_deref())))
 }
 
@@ -245,26 +263,8 @@ pub async fn manifest(
     path: web::Path<(String, String)>,
     state: web::Data<State>,
 ) -> Result<HttpResponse, TaxiiError> {
-    let (root, collection) = path.into_inner();
-    let r = read_request(
-        &caller,
-        &req,
-        &state,
-        (&root, &collection),
-        Endpoint {
-            name: "manifest",
-            object_id: None,
-            fields: query::OBJECTS_FIELDS,
-        },
-    )?;
-    let exchange = state.exchange.clone();
-    let (r, page) = super::blocking(move || {
-        let page = exchange.manifest(&r.access, &r.query.filter, r.after, r.limit)?;
-        Ok((r, page))
-    })
-    .await?;
-    let next = next_token(&state, &r, "manifest", None, &page);
-    audit_read(&state, &caller, &req, &r, "manifest", page.items.len());
+    let (page, next) =
+        collection_page(&caller, &req, &state, path.into_inner(), "manifest", false).await?;
     let body = Manifest {
         more: page.more,
         next,
