@@ -21,6 +21,20 @@ pub fn setup_pragmas(conn: &Connection) -> StoreResult<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    stable_plans(conn)?;
+    Ok(())
+}
+
+/// Since SQLite 3.47 a statement whose plan looked at a bound value (every
+/// `LIMIT ?`) is recompiled each time that parameter is bound again, which
+/// made every page and object read parse its SQL anew. Our plans are forced
+/// with `INDEXED BY` and never depend on bound values, so the query planner
+/// stability guarantee costs nothing and keeps prepared statements prepared.
+pub fn stable_plans(conn: &Connection) -> StoreResult<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 

@@ -73,6 +73,7 @@ impl SqliteStore {
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "query_only", "ON")?;
+        migrations::stable_plans(&conn)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }

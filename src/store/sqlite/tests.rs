@@ -128,6 +128,39 @@ fn keyset_pages_cover_the_collection_once() {
 }
 
 #[test]
+fn page_statements_stay_prepared_across_limits_and_filters() {
+    let (_dir, store, c) = store();
+    let objects = (0..5)
+        .map(|i| object(&id(i), Some("2026-01-01T00:00:00.000Z")))
+        .collect();
+    store.ingest(batch(c, objects)).unwrap();
+    let by_id = ObjectFilter {
+        ids: vec![id(1)],
+        ..ObjectFilter::default()
+    };
+    for limit in 1..6 {
+        store
+            .list_objects(c, &ObjectFilter::default(), None, limit, true)
+            .unwrap();
+        store.list_objects(c, &by_id, None, limit, true).unwrap();
+    }
+    // Recompiling a statement on every execution once cost a third of each
+    // get-by-id request; bound values must never expire a cached plan.
+    let reprepared = store
+        .read(|conn| {
+            let mut n = 0;
+            for sql in [super::sql::OBJECTS_PAGE, super::sql::OBJECTS_PAGE_BY_ID] {
+                n += conn
+                    .prepare_cached(sql)?
+                    .get_status(rusqlite::StatementStatus::RePrepare);
+            }
+            Ok(n)
+        })
+        .unwrap();
+    assert_eq!(reprepared, 0);
+}
+
+#[test]
 fn first_and_last_versions_follow_inserts_and_deletes() {
     let (_dir, store, c) = store();
     let x = id(1);
