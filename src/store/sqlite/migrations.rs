@@ -14,7 +14,15 @@ const MIGRATIONS: &[&str] = &[
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
+/// The page size of databases we create, in bytes.
+pub const PAGE_SIZE: i64 = 16 * 1024;
+
 pub fn setup_pragmas(conn: &Connection) -> StoreResult<()> {
+    // Takes effect only in a new, empty file (an existing WAL database keeps
+    // its page size). An object is ~1 KiB, so a 4 KiB page holds three and a
+    // 100-object page read cost ~34 page reads; at 16 KiB it is ~8, and a
+    // page at 1,000,000 objects costs 1.3x one at 10,000 instead of 1.7x.
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     // WAL lets readers run beside the writer; FULL makes a commit durable
     // before we acknowledge it (a 202 survives kill -9 and power loss).
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -94,6 +102,10 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v, LATEST);
+        let page_size: i64 = conn
+            .pragma_query_value(None, "page_size", |r| r.get(0))
+            .unwrap();
+        assert_eq!(page_size, PAGE_SIZE);
         let key: Vec<u8> = conn
             .query_row("SELECT value FROM meta WHERE key='cursor_key'", [], |r| {
                 r.get(0)
