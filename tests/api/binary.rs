@@ -206,6 +206,21 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// SIGTERM, as a service manager stops it; waits for a clean exit.
+    fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(
+            exit.success(),
+            "serve exited with {exit}:\n{}",
+            self.log_text()
+        );
+    }
+
     /// `kill -9`: no graceful shutdown, no chance to flush anything.
     fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
@@ -354,6 +369,36 @@ async fn acknowledged_objects_survive_kill_9() {
     let r = server.operator().get(&url).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["objects"], json!(objects));
+}
+
+#[tokio::test]
+async fn polls_audited_just_before_a_graceful_stop_are_in_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let report = init(&dir);
+    let green = green_id(&report);
+    let server = Server::start(&dir, &[]);
+    let url = format!("{}/crc/collections/{green}/objects/", server.base());
+    let operator = server.operator();
+    for _ in 0..3 {
+        assert_eq!(operator.get(&url).await.status, 200);
+    }
+    // Poll events wait in memory for the next commit; stopping must write them.
+    server.terminate();
+    let out = run(breakwater()
+        .arg("--config")
+        .arg(config_of(&dir))
+        .args(["audit", "--json"]));
+    assert_success(&out);
+    let log: Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let polls = log
+        .as_array()
+        .or_else(|| log["events"].as_array())
+        .expect("a list of events")
+        .iter()
+        .filter(|e| e["action"] == "poll-objects")
+        .count();
+    assert_eq!(polls, 3, "{log:#}");
 }
 
 #[tokio::test]

@@ -289,3 +289,27 @@ fn the_audit_log_is_append_only_and_queued_events_are_committed() {
     assert!(conn.execute("DELETE FROM audit", []).is_err());
     assert!(conn.execute("UPDATE audit SET outcome = 'x'", []).is_err());
 }
+
+#[test]
+fn queued_audit_events_are_in_the_file_once_the_store_is_dropped() {
+    let (dir, store, _c) = store();
+    for n in 0..50 {
+        store
+            .queue_audit(AuditEvent {
+                objects: Some(n),
+                ..AuditEvent::now("poll-objects", "ok")
+            })
+            .unwrap();
+    }
+    // A server stopping gracefully drops its store and then exits.
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join("db.sqlite")).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM audit WHERE action = 'poll-objects'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 50);
+}

@@ -32,10 +32,23 @@ const MAX_GROUP: usize = 64;
 
 type AuditBuffer = Arc<Mutex<Vec<AuditEvent>>>;
 
-#[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
     audits: AuditBuffer,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    /// Closes the queue and waits for the thread to commit what is left (the
+    /// queued audit events) and close the database, so a server that stops,
+    /// or a caller that reopens the file, finds every write in it.
+    fn drop(&mut self) {
+        let (closed, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.tx, closed));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Writer {
@@ -43,11 +56,15 @@ impl Writer {
         let (tx, rx) = mpsc::channel::<Job>();
         let audits = AuditBuffer::default();
         let buffer = audits.clone();
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("breakwater-writer".into())
             .spawn(move || run(&mut conn, rx, &buffer))
             .expect("spawning the database writer thread");
-        Writer { tx, audits }
+        Writer {
+            tx,
+            audits,
+            thread: Some(thread),
+        }
     }
 
     /// Queues an audit event; it is committed with the next transaction. Only
