@@ -6,7 +6,9 @@
 //! Scenarios (one summary line each): ingest (envelopes of 100 ~1 KiB
 //! indicators, c=1 and c=8), poll (walk a 50,000-object collection with
 //! limit=100 following `next`, c=1, 8 and 32), get-by-id (c=8, keep-alive),
-//! mixed (1 writer and 16 incremental pollers using `added_after`). Then a
+//! mixed (1 writer and 16 incremental pollers using `added_after`), and one
+//! ~100 MiB envelope (with `max_content_length` raised to 200 MiB for the
+//! run) to measure the server's peak memory against the body's size. Then a
 //! smaller "matched" set run identically against breakwater and the reference
 //! Python server medallion (memory backend, plain HTTP, Basic auth), with the
 //! breakwater/medallion ratio per scenario.
@@ -17,7 +19,7 @@
 //! - `BREAKWATER_BENCH_NO_MEDALLION=1`: skip the medallion baseline.
 //! - `BREAKWATER_BENCH_SCALE=F`: multiply every count and time bound by F.
 //! - `BREAKWATER_BENCH_ONLY=ingest,poll,...`: run only these full scenarios
-//!   (ingest, poll, get, mixed, matched).
+//!   (ingest, poll, get, mixed, envelope, matched).
 //!
 //! Every loop is bounded by a request count and a deadline; the servers are
 //! children of this process and stopped at its end.
@@ -43,6 +45,10 @@ const PAGE: usize = 100;
 const ENVELOPE: usize = 100;
 const POLL_COLLECTION: usize = 50_000;
 const MATCHED_POLL_COLLECTION: usize = 1_000;
+/// Indicators in the large envelope: about 100 MiB of JSON.
+const LARGE_ENVELOPE: usize = 100_000;
+/// The body limit the server runs with, so that envelope is allowed.
+const LARGE_LIMIT: u64 = 200 << 20;
 
 // ---------------------------------------------------------------- settings
 
@@ -465,6 +471,8 @@ where
 
 #[derive(Deserialize)]
 struct StatusBody {
+    id: Option<String>,
+    status: Option<String>,
     success_count: Option<u64>,
     failure_count: Option<u64>,
     failures: Option<Vec<Value>>,
@@ -546,6 +554,86 @@ async fn ingest(target: &Target, url: &str, concurrency: usize, budget: Arc<Budg
         }
     })
     .await
+}
+
+/// POSTs one envelope of `n` indicators and follows its status resource until
+/// every object is stored; the one latency is POST to completion. Returns the
+/// outcome and the envelope's size in bytes.
+async fn large_envelope(
+    target: &Target,
+    url: &str,
+    status_url: &str,
+    n: usize,
+) -> (Outcome, usize) {
+    let mut out = Outcome::default();
+    let (body, _) = envelope(n);
+    let size = body.len();
+    let client = target.client();
+    let started = Instant::now();
+    let first = async {
+        let response = target
+            .post(&client, url, body)
+            .send()
+            .await
+            .map_err(|e| format!("POST: {e}"))?;
+        let code = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| format!("POST body: {e}"))?;
+        if code != 202 {
+            return Err(format!("POST answered {code}: {}", truncate(&text)));
+        }
+        serde_json::from_str::<StatusBody>(&text).map_err(|e| format!("status JSON: {e}"))
+    };
+    let mut status = match first.await {
+        Ok(s) => s,
+        Err(e) => {
+            out.error(e);
+            return (out, size);
+        }
+    };
+    out.requests += 1;
+    let deadline = started + Duration::from_secs(300);
+    while status.status.as_deref() != Some("complete") {
+        if Instant::now() > deadline {
+            out.error(LATE.into());
+            return (out, size);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let id = status.id.clone().unwrap_or_default();
+        let polled = async {
+            let response = target
+                .get(&client, &format!("{status_url}{id}/"))
+                .send()
+                .await
+                .map_err(|e| format!("GET status: {e}"))?;
+            let text = response
+                .text()
+                .await
+                .map_err(|e| format!("status body: {e}"))?;
+            serde_json::from_str::<StatusBody>(&text).map_err(|e| format!("status JSON: {e}"))
+        };
+        match polled.await {
+            Ok(s) => status = s,
+            Err(e) => {
+                out.error(e);
+                return (out, size);
+            }
+        }
+        out.requests += 1;
+    }
+    out.latencies.push(started.elapsed());
+    out.items = status.success_count.unwrap_or(0);
+    if out.items as usize != n {
+        out.error(format!(
+            "{} of {n} stored, {} refused",
+            out.items,
+            status.failure_count.unwrap_or(0)
+        ));
+    }
+    out.note = format!("one envelope of {:.1} MiB", size as f64 / 1048576.0);
+    (out, size)
 }
 
 /// Fills a collection with `total` indicators (envelopes of 1,000, two at a
@@ -921,6 +1009,7 @@ fn run_cli(bin: &Path, args: &[&str]) -> anyhow::Result<String> {
 const MEMBER: &str = "bench-feed";
 const BREAKWATER_COLLECTIONS: &[&str] = &[
     "ingest",
+    "envelope",
     "poll",
     "mixed",
     "m-ingest-1",
@@ -929,7 +1018,11 @@ const BREAKWATER_COLLECTIONS: &[&str] = &[
     "m-mixed",
 ];
 
-fn start_breakwater(bin: &Path, tmp_root: &Path) -> anyhow::Result<Breakwater> {
+fn start_breakwater(
+    bin: &Path,
+    tmp_root: &Path,
+    max_content_length: Option<u64>,
+) -> anyhow::Result<Breakwater> {
     if !bin.exists() {
         bail!(
             "no server binary at {} (build it: cargo build --release --bin breakwater, or set BREAKWATER_BIN)",
@@ -1006,7 +1099,11 @@ fn start_breakwater(bin: &Path, tmp_root: &Path) -> anyhow::Result<Breakwater> {
     }
 
     let log = std::fs::File::create(dir.path().join("server.log"))?;
-    let mut child = Command::new(bin)
+    let mut serve = Command::new(bin);
+    if let Some(limit) = max_content_length {
+        serve.env("BREAKWATER_MAX_CONTENT_LENGTH", limit.to_string());
+    }
+    let mut child = serve
         .args(["--config", &config, "serve", "--listen", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -1349,11 +1446,19 @@ fn main() -> anyhow::Result<()> {
     let s = &settings;
 
     // ---- breakwater, full-size scenarios
-    let bw = start_breakwater(&bin, &tmp_root)?;
+    // The large-envelope scenario needs a body limit above the default; the
+    // limit only bounds what is read, so the other scenarios are unaffected.
+    let limit = settings.wants("envelope").then_some(LARGE_LIMIT);
+    let bw = start_breakwater(&bin, &tmp_root, limit)?;
+    let mut envelope_bytes = 0usize;
     println!(
-        "breakwater server pid {} on {} (release binary, default configuration, request log to a file)",
+        "breakwater server pid {} on {} (release binary, default configuration{}, request log to a file)",
         bw.server.pid(),
-        bw.base
+        bw.base,
+        limit.map_or(String::new(), |l| format!(
+            " but max_content_length {} MiB",
+            l >> 20
+        ))
     );
     let t = bw.target.clone();
     let matched_poll_texts: Vec<String> = (0..MATCHED_POLL_COLLECTION)
@@ -1433,6 +1538,18 @@ fn main() -> anyhow::Result<()> {
             m.finish(t.name, "mixed writer", "obj/s", w, &mut rows);
             pm.finish(t.name, "mixed 16 pollers", "obj/s", r, &mut rows);
         }
+        if s.wants("envelope") {
+            let m = Meter::start(t.pid, tick);
+            let (o, size) = large_envelope(
+                &t,
+                &bw.objects_url("envelope"),
+                &format!("{}status/", bw.base),
+                s.count(LARGE_ENVELOPE),
+            )
+            .await;
+            envelope_bytes = size;
+            m.finish(t.name, "large envelope", "obj/s", o, &mut rows);
+        }
         if s.wants("matched") {
             let mut body = String::from("{\"objects\":[");
             body.push_str(&matched_poll_texts.join(","));
@@ -1474,9 +1591,9 @@ fn main() -> anyhow::Result<()> {
     })?;
     let peak_overall = rows
         .iter()
-        .filter(|r| r.target == "breakwater")
+        .filter(|r| r.target == "breakwater" && r.scenario != "large envelope")
         .map(|r| r.peak_mib)
-        .fold(0.0, f64::max);
+        .reduce(f64::max);
     drop(bw);
 
     // ---- medallion, the matched scenarios only
@@ -1573,11 +1690,22 @@ fn main() -> anyhow::Result<()> {
             verdict(r.rate >= 15_000.0 && r.errors == 0)
         );
     }
-    println!(
-        "server peak RSS < 200 MiB: {:.1} MiB (largest per-scenario VmHWM) — {}",
-        peak_overall,
-        verdict(peak_overall < 200.0)
-    );
+    if let Some(peak) = peak_overall {
+        println!(
+            "server peak RSS < 200 MiB: {peak:.1} MiB (largest per-scenario VmHWM) — {}",
+            verdict(peak < 200.0)
+        );
+    }
+    if let Some(r) = find("breakwater", "large envelope") {
+        let mib = envelope_bytes as f64 / 1048576.0;
+        println!(
+            "a ~100 MiB envelope needs < 10x its size: {:.1} MiB envelope, server peak RSS {:.1} MiB = {:.1}x — {}",
+            mib,
+            r.peak_mib,
+            r.peak_mib / mib,
+            verdict(r.peak_mib < 10.0 * mib && r.errors == 0)
+        );
+    }
 
     println!();
     println!("== breakwater / medallion (matched scenarios, identical counts)");
