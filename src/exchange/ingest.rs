@@ -58,6 +58,7 @@ impl Exchange {
                     // The payload stays in the database; the next start resumes it.
                     tracing::error!(error = %e, %status, "background ingest failed");
                 }
+                return_freed_memory();
             });
             return Ok(pending);
         }
@@ -226,4 +227,17 @@ fn refuse(value: &Value, message: String) -> Verdict {
         version,
         message: Some(message),
     })
+}
+
+/// A large envelope leaves hundreds of MiB of freed small allocations spread
+/// over glibc's per-thread arenas, which it keeps rather than returning:
+/// after one 100 MiB envelope the server stayed at ~400 MiB RSS. Trimming
+/// once the envelope is stored hands that memory back to the system.
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it is
+    // thread-safe and may be called at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
