@@ -233,7 +233,10 @@ fn flush(
     }
     match tx.commit() {
         Ok(()) => {
-            for ((_, reply), result) in jobs.into_iter().zip(results) {
+            // Every envelope is freed before any caller hears back, so one
+            // that returns memory to the system afterwards finds it free.
+            let replies: Vec<_> = jobs.into_iter().map(|(_, reply)| reply).collect();
+            for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);
             }
         }
