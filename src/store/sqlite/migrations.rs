@@ -33,8 +33,8 @@ pub fn setup_pragmas(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
-/// Since SQLite 3.47 a statement whose plan looked at a bound value (every
-/// `LIMIT ?`) is recompiled each time that parameter is bound again, which
+/// The bundled SQLite (3.50) recompiles a statement whose plan looked at a
+/// bound value (every `LIMIT ?`) each time that parameter is bound again, which
 /// made every page and object read parse its SQL anew. Our plans are forced
 /// with `INDEXED BY` and never depend on bound values, so the query planner
 /// stability guarantee costs nothing and keeps prepared statements prepared.
