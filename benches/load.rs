@@ -478,14 +478,13 @@ struct StatusBody {
     failures: Option<Vec<Value>>,
 }
 
-/// POSTs one envelope; Ok(objects stored) or a description of what went wrong.
-async fn post_envelope(
+/// POSTs one envelope and reads the status resource of the 202.
+async fn post_for_status(
     target: &Target,
     client: &reqwest::Client,
     url: &str,
     body: String,
-    expected: usize,
-) -> Result<u64, String> {
+) -> Result<StatusBody, String> {
     let response = target
         .post(client, url, body)
         .send()
@@ -499,8 +498,18 @@ async fn post_envelope(
     if status != 202 {
         return Err(format!("POST answered {status}: {}", truncate(&text)));
     }
-    let parsed: StatusBody =
-        serde_json::from_str(&text).map_err(|e| format!("status JSON: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("status JSON: {e}"))
+}
+
+/// POSTs one envelope; Ok(objects stored) or a description of what went wrong.
+async fn post_envelope(
+    target: &Target,
+    client: &reqwest::Client,
+    url: &str,
+    body: String,
+    expected: usize,
+) -> Result<u64, String> {
+    let parsed = post_for_status(target, client, url, body).await?;
     let stored = parsed.success_count.unwrap_or(0);
     if stored as usize != expected {
         return Err(format!(
@@ -570,23 +579,7 @@ async fn large_envelope(
     let size = body.len();
     let client = target.client();
     let started = Instant::now();
-    let first = async {
-        let response = target
-            .post(&client, url, body)
-            .send()
-            .await
-            .map_err(|e| format!("POST: {e}"))?;
-        let code = response.status().as_u16();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| format!("POST body: {e}"))?;
-        if code != 202 {
-            return Err(format!("POST answered {code}: {}", truncate(&text)));
-        }
-        serde_json::from_str::<StatusBody>(&text).map_err(|e| format!("status JSON: {e}"))
-    };
-    let mut status = match first.await {
+    let mut status = match post_for_status(target, &client, url, body).await {
         Ok(s) => s,
         Err(e) => {
             out.error(e);
