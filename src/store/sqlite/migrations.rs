@@ -21,7 +21,7 @@ pub fn setup_pragmas(conn: &Connection) -> StoreResult<()> {
     // Takes effect only in a new, empty file (an existing WAL database keeps
     // its page size). An object is ~1 KiB, so a 4 KiB page holds three and a
     // 100-object page read cost ~34 page reads; at 16 KiB it is ~8, and a
-    // page at 1,000,000 objects costs 1.3x one at 10,000 instead of 1.7x.
+    // page at 1,000,000 objects costs 1.3-1.4x one at 10,000 instead of 1.7x.
     conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     // WAL lets readers run beside the writer; FULL makes a commit durable
     // before we acknowledge it (a 202 survives kill -9 and power loss).
