@@ -6,7 +6,7 @@ use breakwater::model::Tier;
 use breakwater::store::MemberUpdate;
 use chrono::{Duration, Utc};
 use reqwest::header::ACCEPT;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::errors::{assert_taxii_error, stored_ids};
 use crate::helpers::*;
@@ -32,18 +32,6 @@ async fn assert_refused(client: &Client, url: &str) {
             assert_eq!(status, 401, "a refused certificate got through: {text}");
         }
     }
-}
-
-fn ids(body: &Value, key: &str) -> Vec<String> {
-    body[key]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|i| i["id"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -198,7 +186,7 @@ async fn a_green_reader_sees_only_green_and_red_does_not_exist_for_it() {
     assert_eq!(r.body["can_write"], json!(false));
     let r = reader.get(&app.objects_url(Tier::Green)).await;
     assert_eq!(
-        ids(&r.body, "objects"),
+        ids_in::<Vec<String>>(&r.body, "objects"),
         [green_object["id"].as_str().unwrap()]
     );
 
@@ -403,7 +391,10 @@ async fn red_into_amber(marking: &str) {
     assert_eq!(r.body["total_count"], 2, "{}", r.text);
     assert_eq!(r.body["success_count"], 1, "{}", r.text);
     assert_eq!(r.body["failure_count"], 1, "{}", r.text);
-    assert_eq!(ids(&r.body, "successes"), [plain["id"].as_str().unwrap()]);
+    assert_eq!(
+        ids_in::<Vec<String>>(&r.body, "successes"),
+        [plain["id"].as_str().unwrap()]
+    );
     let failure = &r.body["failures"][0];
     assert_eq!(failure["id"], red["id"]);
     assert_eq!(failure["version"], red["modified"]);

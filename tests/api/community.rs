@@ -41,18 +41,6 @@ fn cli_json(config: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {text}"))
 }
 
-fn ids(body: &Value, key: &str) -> BTreeSet<String> {
-    body[key]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|i| i["id"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The `certs list --json` rows of one member.
 fn certificates_of(config: &Path, member: &str) -> Vec<Value> {
     cli_json(config, &["certs", "list", "--json"])
@@ -152,7 +140,10 @@ async fn the_readme_onboarding_walk_through_works_while_serve_runs() {
     let collections_url = format!("{}/crc/collections/", server.base());
     let r = client.get(&collections_url).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(ids(&r.body, "collections"), BTreeSet::from([green.clone()]));
+    assert_eq!(
+        ids_in::<BTreeSet<String>>(&r.body, "collections"),
+        BTreeSet::from([green.clone()])
+    );
     let objects_url = format!("{collections_url}{green}/objects/");
     client
         .push(&objects_url, vec![indicator("rail yard phishing")])
@@ -349,13 +340,17 @@ async fn a_sector_grant_reaches_members_who_join_later_and_nobody_else() {
     let r = haulier.get(&objects_url).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
-        ids(&r.body, "objects"),
+        ids_in::<BTreeSet<String>>(&r.body, "objects"),
         BTreeSet::from([shared["id"].as_str().unwrap().to_string()])
     );
     let r = haulier
         .get(&format!("{}collections/", app.api_root()))
         .await;
-    assert!(ids(&r.body, "collections").contains(&x), "{}", r.text);
+    assert!(
+        ids_in::<BTreeSet<String>>(&r.body, "collections").contains(&x),
+        "{}",
+        r.text
+    );
     // The grant is read-only: writing is forbidden, not hidden.
     let r = haulier
         .post(
@@ -373,7 +368,11 @@ async fn a_sector_grant_reaches_members_who_join_later_and_nobody_else() {
     }
     let r = rail.get(&format!("{}collections/", app.api_root())).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert!(!ids(&r.body, "collections").contains(&x), "{}", r.text);
+    assert!(
+        !ids_in::<BTreeSet<String>>(&r.body, "collections").contains(&x),
+        "{}",
+        r.text
+    );
 
     // Clearance still caps a sector grant: a trucking member cleared only
     // for GREEN does not see the AMBER collection.
@@ -872,7 +871,7 @@ async fn an_api_token_is_shown_once_works_as_a_password_and_dies_when_revoked() 
     let r = get_with(&tool, &url, &basic(&secret)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
-        ids(&r.body, "objects"),
+        ids_in::<BTreeSet<String>>(&r.body, "objects"),
         BTreeSet::from([shared["id"].as_str().unwrap().to_string()])
     );
     let r = get_with(&tool, &url, &format!("Bearer {secret}")).await;

@@ -29,14 +29,7 @@ fn versions_url(app: &TestApp, id: &str) -> String {
 
 fn ids(r: &Response) -> Vec<String> {
     assert_eq!(r.status, 200, "{}", r.text);
-    r.body["objects"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|o| o["id"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
+    ids_in(&r.body, "objects")
 }
 
 /// `(id, version)` pairs: `modified` for objects, `version` for manifest records.

@@ -305,6 +305,17 @@ pub fn indicator_version(id: &str, name: &str, modified: &str) -> Value {
     })
 }
 
+/// The `id` of every item of the list `body[key]` (objects, collections,
+/// status details), in order; none if there is no such list.
+pub fn ids_in<C: FromIterator<String>>(body: &Value, key: &str) -> C {
+    body[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| item["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 pub fn new_id(ty: &str) -> String {
     format!("{ty}--{}", uuid::Uuid::new_v4())
 }

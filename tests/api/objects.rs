@@ -24,14 +24,7 @@ fn versions_url(app: &TestApp, tier: Tier, id: &str) -> String {
 }
 
 fn ids(r: &Response) -> Vec<String> {
-    r.body["objects"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|o| o["id"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
+    ids_in(&r.body, "objects")
 }
 
 /// `(id, modified)` of every object in an envelope, in order.

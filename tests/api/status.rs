@@ -50,18 +50,6 @@ fn assert_consistent(status: &Value) {
     assert_eq!(status["status"] == "pending", pending > 0, "{status}");
 }
 
-fn detail_ids(status: &Value, list: &str) -> BTreeSet<String> {
-    status[list]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|i| i["id"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn status_url(app: &TestApp, id: &str) -> String {
     format!("{}status/{id}/", app.api_root())
 }
@@ -98,7 +86,7 @@ async fn status_counts_add_up_and_empty_lists_are_omitted() {
     assert_eq!(r.body["failure_count"], 1);
     assert_eq!(r.body["pending_count"], 0);
     assert_eq!(
-        detail_ids(&r.body, "successes"),
+        ids_in::<BTreeSet<String>>(&r.body, "successes"),
         [&a, &b]
             .iter()
             .map(|o| o["id"].as_str().unwrap().to_string())
@@ -214,7 +202,7 @@ async fn large_envelopes_are_stored_in_the_background_and_complete() {
     );
     if r.body["status"] == "pending" {
         assert_eq!(r.body["pending_count"], 50, "{}", r.text);
-        assert_eq!(detail_ids(&r.body, "pendings"), expected);
+        assert_eq!(ids_in::<BTreeSet<String>>(&r.body, "pendings"), expected);
     }
     let id = r.body["id"].as_str().unwrap().to_string();
 
@@ -236,7 +224,7 @@ async fn large_envelopes_are_stored_in_the_background_and_complete() {
     assert_eq!(status["success_count"], 50, "{status}");
     assert_eq!(status["failure_count"], 1, "{status}");
     assert_eq!(status["pending_count"], 0, "{status}");
-    assert_eq!(detail_ids(&status, "successes"), expected);
+    assert_eq!(ids_in::<BTreeSet<String>>(&status, "successes"), expected);
     assert_eq!(status["failures"][0]["id"], bad["id"]);
 
     let stored: BTreeSet<String> = stored_ids(&app, Tier::Green).await.into_iter().collect();
