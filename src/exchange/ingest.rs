@@ -110,6 +110,9 @@ impl Exchange {
             tracing::info!(status = %batch.status_id, objects = batch.accepted.len(), "resuming a pending ingest");
             self.store.ingest(batch)?;
         }
+        if n > 0 {
+            return_freed_memory();
+        }
         Ok(n)
     }
 

@@ -195,6 +195,21 @@ pub struct IngestBatch {
     pub refused: Vec<StatusDetail>,
 }
 
+impl IngestBatch {
+    /// This envelope's status resource with the given outcome so far.
+    pub fn status(&self, completed: Option<Timestamp>, details: StatusDetails) -> StatusRecord {
+        StatusRecord {
+            id: self.status_id.clone(),
+            api_root: self.api_root.clone(),
+            collection: self.collection,
+            member: self.member.clone(),
+            request_timestamp: self.request_timestamp,
+            completed,
+            details,
+        }
+    }
+}
+
 /// `match[version]`: any combination of first, last and exact versions, or all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VersionFilter {

@@ -596,15 +596,7 @@ impl Store for SqliteStore {
                 })
                 .collect(),
         };
-        let record = StatusRecord {
-            id: batch.status_id.clone(),
-            api_root: batch.api_root.clone(),
-            collection: batch.collection,
-            member: batch.member.clone(),
-            request_timestamp: batch.request_timestamp,
-            completed: None,
-            details,
-        };
+        let record = batch.status(None, details);
         let payload = pending_payload(batch)?;
         let out = record.clone();
         self.writer.exec(move |tx| {

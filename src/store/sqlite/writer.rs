@@ -300,15 +300,7 @@ pub(super) fn apply_batch(
     let completed = now;
     let details_json =
         serde_json::to_string(&details).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let record = StatusRecord {
-        id: batch.status_id.clone(),
-        api_root: batch.api_root.clone(),
-        collection: batch.collection,
-        member: batch.member.clone(),
-        request_timestamp: batch.request_timestamp,
-        completed: Some(completed),
-        details,
-    };
+    let record = batch.status(Some(completed), details);
     tx.execute(
         sql::STATUS_UPSERT,
         params![
