@@ -10,6 +10,7 @@ use crate::store::{StoreError, StoreResult};
 const MIGRATIONS: &[&str] = &[
     include_str!("schema/0001_init.sql"),
     include_str!("schema/0002_objects_rowid.sql"),
+    include_str!("schema/0004_console.sql"),
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
