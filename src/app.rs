@@ -73,6 +73,10 @@ impl Application {
             allow_foreign_identities: config.auth.allow_foreign_identities,
             metrics: Default::default(),
         });
+        let console = web::Data::new(crate::console::Console::new(
+            exchange.clone(),
+            &store.cursor_key().context("cannot read the token key")?,
+        ));
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let port = listener.local_addr()?.port();
@@ -124,6 +128,7 @@ impl Application {
                         Ok(res)
                     }
                 })
+                .configure(crate::console::configure(console.clone()))
                 .configure(taxii::configure)
         })
         .on_connect(identity::capture)
