@@ -223,8 +223,8 @@ const STYLED_TYPES: &[&str] = &[
 ];
 
 const GW: f64 = 900.0;
-const GH: f64 = 580.0;
-const RING: [f64; 3] = [0.0, 165.0, 258.0];
+const GH: f64 = 640.0;
+const RING: [f64; 3] = [0.0, 150.0, 262.0];
 const RADIUS: [f64; 3] = [26.0, 17.0, 13.0];
 
 fn ring(hop: u8) -> usize {
@@ -237,6 +237,40 @@ fn ring(hop: u8) -> usize {
 /// the same data always draws the same picture. Each drawn object that the
 /// viewer may read is a link to its page.
 pub fn graph(g: &Graph) -> Markup {
+    html! {
+        (drawing(g))
+        ul.legend {
+            @for t in legend(g) {
+                li {
+                    svg.dot viewBox="0 0 10 10" aria-hidden="true" { g class=(type_class(Some(&t))) { circle cx="5" cy="5" r="5" {} } }
+                    (t)
+                }
+            }
+        }
+    }
+}
+
+/// The types drawn, in order, for the legend.
+fn legend(g: &Graph) -> Vec<String> {
+    let mut types: Vec<String> = g
+        .nodes
+        .iter()
+        .filter_map(|n| n.summary.as_ref().map(|s| s.object_type.clone()))
+        .collect();
+    types.sort();
+    types.dedup();
+    types
+}
+
+fn type_class(object_type: Option<&str>) -> String {
+    match object_type {
+        Some(t) if STYLED_TYPES.contains(&t) => format!("t-{t}"),
+        Some(_) => "t-other".into(),
+        None => "unknown".into(),
+    }
+}
+
+fn drawing(g: &Graph) -> Markup {
     let centre = (GW / 2.0, GH / 2.0);
     let key = |i: usize| {
         let n = &g.nodes[i];
@@ -287,8 +321,15 @@ pub fn graph(g: &Graph) -> Markup {
     let mut pos: Vec<(f64, f64)> = vec![centre; g.nodes.len()];
     let at = |angle: f64, r: f64| (centre.0 + r * angle.cos(), centre.1 + r * angle.sin());
     let inner_angle = |rank: usize| -PI / 2.0 + 2.0 * PI * rank as f64 / inner.len().max(1) as f64;
+    // A crowded ring alternates two radii so neighbouring labels do not meet.
+    let crowded = |n: usize| n > 12;
     for (rank, &i) in inner.iter().enumerate() {
-        pos[i] = at(inner_angle(rank), RING[1]);
+        let r = if crowded(inner.len()) && rank % 2 == 1 {
+            RING[1] + 34.0
+        } else {
+            RING[1]
+        };
+        pos[i] = at(inner_angle(rank), r);
     }
     // Each neighbour owns an equal slice of the outer ring around its own
     // angle; the objects it leads to share that slice.
@@ -313,13 +354,35 @@ pub fn graph(g: &Graph) -> Markup {
         };
         for (j, &i) in group.iter().enumerate() {
             let offset = width * ((j as f64 + 0.5) / group.len() as f64 - 0.5);
-            pos[i] = at(base + offset, RING[2]);
+            let r = if crowded(outer.len()) && j % 2 == 1 {
+                RING[2] + 20.0
+            } else {
+                RING[2]
+            };
+            pos[i] = at(base + offset, r);
         }
         k += group.len();
     }
+    // Only as tall as the rings in use.
+    let extent = pos
+        .iter()
+        .map(|(_, y)| (y - centre.1).abs())
+        .fold(0.0f64, f64::max)
+        + 60.0;
+    let top = (centre.1 - extent.max(100.0)).max(0.0);
     let label_edges = g.edges.len() <= 24;
+    let label_len = |hop: u8| {
+        let n = if hop == 1 { inner.len() } else { outer.len() };
+        match (hop, n) {
+            (0, _) => 28,
+            (_, 0..=12) => 22,
+            (_, 13..=16) => 14,
+            // Too many to label: the tooltip, the legend and the table say what they are.
+            _ => 0,
+        }
+    };
     html! {
-        svg.graph viewBox={ "0 0 " (GW) " " (GH) } role="img" aria-label="Relationship graph" {
+        svg.graph viewBox={ "0 " (fmt(top)) " " (GW) " " (fmt(GH - 2.0 * top)) } role="img" aria-label="Relationship graph" {
             title { "Relationships and sightings around this object" }
             defs {
                 marker #arrow viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse" {
@@ -346,16 +409,7 @@ pub fn graph(g: &Graph) -> Markup {
                 @let (x, y) = pos[i];
                 @let r = RADIUS[ring(node.hop)];
                 @let object_type = node.summary.as_ref().map(|s| s.object_type.as_str());
-                @let class = {
-                    let mut c = String::from("node");
-                    match object_type {
-                        Some(t) if STYLED_TYPES.contains(&t) => { c.push_str(" t-"); c.push_str(t); }
-                        Some(_) => c.push_str(" t-other"),
-                        None => c.push_str(" unknown"),
-                    }
-                    if node.hop == 0 { c.push_str(" centre"); }
-                    c
-                };
+                @let class = format!("node {}{}", type_class(object_type), if node.hop == 0 { " centre" } else { "" });
                 @let label = node.summary.as_ref().and_then(|s| s.name.clone()).unwrap_or_else(|| node.id.split("--").next().unwrap_or("").to_string());
                 @let shape = html! {
                     title {
@@ -363,8 +417,10 @@ pub fn graph(g: &Graph) -> Markup {
                         (node.summary.as_ref().and_then(|s| s.name.as_deref()).unwrap_or(&node.id))
                     }
                     circle cx=(fmt(x)) cy=(fmt(y)) r=(r) {}
-                    text.node-label x=(fmt(x)) y=(fmt(y + r + 12.0)) { (clip(&label, 22)) }
-                    @if let Some(t) = object_type {
+                    @if label_len(node.hop) > 0 {
+                        text.node-label x=(fmt(x)) y=(fmt(y + r + 12.0)) { (clip(&label, label_len(node.hop))) }
+                    }
+                    @if let (Some(t), 22..) = (object_type, label_len(node.hop)) {
                         text.node-type x=(fmt(x)) y=(fmt(y + r + 23.0)) { (t) }
                     }
                 };
