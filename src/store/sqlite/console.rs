@@ -4,6 +4,8 @@
 //! budget, so a page costs the same at 10,000 objects as at 1,000,000.
 
 use rusqlite::{Connection, Row, params};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::{SqliteStore, collect, collection_id, ts};
 use crate::model::CollectionId;
@@ -84,7 +86,7 @@ const BROWSE_BY_CREATOR: &str = concat!(
 const BROWSE_BY_LABEL: &str = concat!(
     "SELECT l.date_added, ",
     browse_hit!("o."),
-    " FROM object_labels l INDEXED BY object_labels_browse
+    " FROM object_labels l
       CROSS JOIN objects o ON o.date_added = l.date_added
       WHERE l.collection_id = ?1 AND l.label = ?6
         AND l.date_added < ?2 AND l.date_added >= ?3
@@ -115,7 +117,7 @@ const SUMMARY_LATEST: &str = concat!(
 /// whose relationship or sighting is in its latest version count.
 const EDGES: &str = "SELECT * FROM (
         SELECT e.source_ref, e.target_ref, e.edge_type, e.via_id, e.collection_id
-        FROM object_edges e INDEXED BY object_edges_source
+        FROM object_edges e
         CROSS JOIN objects o ON o.date_added = e.date_added
         WHERE e.source_ref = ?1 AND e.collection_id IN (SELECT value FROM json_each(?2))
           AND o.is_last = 1
@@ -176,6 +178,110 @@ const AUDIT_BY_TIME: &str = concat!(
     " INDEXED BY audit_at WHERE 1",
     audit_rest!()
 );
+
+const COUNT_INSERTED: &str =
+    "INSERT INTO object_type_counts (collection_id, object_type, versions, objects)
+     VALUES (?1, ?2, 1, ?3)
+     ON CONFLICT (collection_id, object_type) DO UPDATE
+        SET versions = versions + 1, objects = objects + excluded.objects";
+const LABEL_INSERT: &str =
+    "INSERT OR IGNORE INTO object_labels (collection_id, label, date_added) VALUES (?3, ?2, ?1)";
+const EDGE_INSERT: &str = "INSERT OR IGNORE INTO object_edges
+        (date_added, source_ref, target_ref, edge_type, collection_id, via_id)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+/// The parts of an object the read models index. Everything else in the
+/// body is skipped unread; a field of an unexpected shape is ignored (the
+/// object was validated before it got here, so that would be a bug, and
+/// must not fail the write).
+#[derive(Deserialize)]
+struct Indexed<'a> {
+    #[serde(borrow)]
+    labels: Option<&'a RawValue>,
+    #[serde(borrow)]
+    relationship_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    source_ref: Option<&'a RawValue>,
+    #[serde(borrow)]
+    target_ref: Option<&'a RawValue>,
+    #[serde(borrow)]
+    sighting_of_ref: Option<&'a RawValue>,
+    #[serde(borrow)]
+    observed_data_refs: Option<&'a RawValue>,
+    #[serde(borrow)]
+    where_sighted_refs: Option<&'a RawValue>,
+}
+
+fn text(raw: Option<&RawValue>) -> Option<String> {
+    serde_json::from_str(raw?.get()).ok()
+}
+
+fn texts(raw: Option<&RawValue>) -> Vec<String> {
+    raw.and_then(|r| serde_json::from_str::<Vec<serde_json::Value>>(r.get()).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| match v {
+            serde_json::Value::String(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Counts a new object version and adds its labels, and a relationship's or
+/// sighting's edges, as the writer stores it (inside its transaction): the
+/// same rows the schema-0004 migration derives for objects stored before it.
+pub(super) fn index_object(
+    tx: &Connection,
+    collection: &str,
+    date_added: i64,
+    object: &NewObject,
+    is_last: bool,
+) -> StoreResult<()> {
+    tx.prepare_cached(COUNT_INSERTED)?
+        .execute(params![collection, object.object_type, is_last])?;
+    let Ok(found) = serde_json::from_str::<Indexed<'_>>(&object.body) else {
+        return Ok(());
+    };
+    let labels = texts(found.labels);
+    if !labels.is_empty() {
+        let mut insert = tx.prepare_cached(LABEL_INSERT)?;
+        for label in &labels {
+            insert.execute(params![date_added, label, collection])?;
+        }
+    }
+    let mut edges: Vec<(String, String, String)> = Vec::new();
+    match object.object_type.as_str() {
+        "relationship" => {
+            if let (Some(source), Some(target)) = (text(found.source_ref), text(found.target_ref)) {
+                let kind =
+                    text(found.relationship_type).unwrap_or_else(|| "related-to".to_string());
+                edges.push((source, target, kind));
+            }
+        }
+        "sighting" => {
+            let own = || object.id.clone();
+            if let Some(of) = text(found.sighting_of_ref) {
+                edges.push((own(), of, "sighting-of".into()));
+            }
+            for r in texts(found.observed_data_refs) {
+                edges.push((own(), r, "observed".into()));
+            }
+            for r in texts(found.where_sighted_refs) {
+                edges.push((own(), r, "seen-at".into()));
+            }
+        }
+        _ => {}
+    }
+    if !edges.is_empty() {
+        let mut insert = tx.prepare_cached(EDGE_INSERT)?;
+        for (source, target, kind) in edges {
+            insert.execute(params![
+                date_added, source, target, kind, collection, object.id
+            ])?;
+        }
+    }
+    Ok(())
+}
 
 fn ids_json(collections: &[CollectionId]) -> String {
     let ids: Vec<String> = collections.iter().map(|c| c.to_string()).collect();

@@ -726,3 +726,75 @@ fn upgrading_fills_the_read_models_from_existing_rows() {
         .unwrap();
     assert_eq!(polls[0].objects, 9);
 }
+
+#[test]
+fn deleting_objects_removes_their_labels_and_edges() {
+    let (_dir, store, c) = store();
+    let indicator = format!("indicator--{}", uuid(1));
+    let campaign = format!("campaign--{}", uuid(2));
+    let relationship = format!("relationship--{}", uuid(3));
+    let sighting = format!("sighting--{}", uuid(4));
+    ingest(
+        &store,
+        c,
+        "m",
+        vec![
+            object(
+                "indicator",
+                1,
+                V1,
+                serde_json::json!({"labels": ["port", "ais"]}),
+            ),
+            object(
+                "relationship",
+                3,
+                V1,
+                serde_json::json!({"relationship_type": "indicates", "source_ref": indicator, "target_ref": campaign}),
+            ),
+            object(
+                "sighting",
+                4,
+                V1,
+                serde_json::json!({"sighting_of_ref": indicator}),
+            ),
+        ],
+        vec![],
+    );
+    assert_eq!(store.edges(&[c], &indicator, 10).unwrap().len(), 2);
+    let all = ObjectFilter {
+        versions: VersionFilter::All,
+        ..Default::default()
+    };
+    store.delete_object(c, &relationship, &all).unwrap();
+    store.delete_object(c, &sighting, &all).unwrap();
+    assert!(store.edges(&[c], &indicator, 10).unwrap().is_empty());
+    let labelled = |label: &str| {
+        store
+            .browse_objects(
+                c,
+                &BrowseFilter {
+                    label: Some(label.into()),
+                    ..Default::default()
+                },
+                None,
+                10,
+                100,
+            )
+            .unwrap()
+            .items
+            .len()
+    };
+    assert_eq!(labelled("ais"), 1);
+    store.delete_object(c, &indicator, &all).unwrap();
+    assert_eq!(labelled("ais"), 0);
+    let left: i64 = store
+        .read(|conn| {
+            Ok(conn.query_row(
+                "SELECT (SELECT COUNT(*) FROM object_labels) + (SELECT COUNT(*) FROM object_edges)",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(left, 0, "no side rows outlive their object");
+}

@@ -1,11 +1,18 @@
--- Read models for the web console, kept by triggers in the same transaction
--- as the rows they summarise, whichever process writes (server or CLI), and
--- filled here for the rows that already exist. Every console page reads a
--- bounded slice of these instead of scanning objects or the audit log.
+-- Read models for the web console, kept in the same transaction as the rows
+-- they summarise, whichever process writes (server or CLI), and filled here
+-- for the rows that already exist. Every console page reads a bounded slice
+-- of these instead of scanning objects or the audit log.
+--
+-- Rollups, is_last changes and deletions are kept by triggers. What a new
+-- object version adds (its count, labels and edges) the writer adds as it
+-- stores the version (store/sqlite/console.rs, `index_object`): it has the
+-- JSON in hand, and the same work done by INSERT triggers on objects, which
+-- parse the body again in SQL, made storing an object ~3x as expensive.
 
 -- Objects and versions per collection and type (the overview's counts and
 -- the browser's type list). `objects` counts rows that are their object's
--- latest version, so it moves with is_last.
+-- latest version, so it moves with is_last. The writer counts what it
+-- inserts; triggers follow is_last changes and deletions.
 CREATE TABLE object_type_counts (
     collection_id TEXT NOT NULL,
     object_type   TEXT NOT NULL,
@@ -16,12 +23,6 @@ CREATE TABLE object_type_counts (
 INSERT INTO object_type_counts (collection_id, object_type, versions, objects)
     SELECT collection_id, object_type, COUNT(*), SUM(is_last) FROM objects
     GROUP BY collection_id, object_type;
-CREATE TRIGGER objects_counts_i AFTER INSERT ON objects BEGIN
-    INSERT INTO object_type_counts (collection_id, object_type, versions, objects)
-    VALUES (NEW.collection_id, NEW.object_type, 1, NEW.is_last)
-    ON CONFLICT (collection_id, object_type) DO UPDATE
-        SET versions = versions + 1, objects = objects + excluded.objects;
-END;
 CREATE TRIGGER objects_counts_u AFTER UPDATE OF is_last ON objects
     WHEN OLD.is_last <> NEW.is_last BEGIN
     UPDATE object_type_counts SET objects = objects + NEW.is_last - OLD.is_last
@@ -36,87 +37,64 @@ END;
 CREATE INDEX objects_creator
     ON objects(collection_id, json_extract(body, '$.created_by_ref'), date_added);
 
--- The browser's label filter: one row per label of each stored version.
--- date_added is unique across the file, so it names the version.
+-- The browser's label filter: one row per label of each stored version,
+-- added by the writer. date_added is unique across the file, so it names
+-- the version.
 CREATE TABLE object_labels (
-    date_added    INTEGER NOT NULL,
-    label         TEXT NOT NULL,
     collection_id TEXT NOT NULL,
-    PRIMARY KEY (date_added, label)
+    label         TEXT NOT NULL,
+    date_added    INTEGER NOT NULL,
+    PRIMARY KEY (collection_id, label, date_added)
 ) WITHOUT ROWID;
-CREATE INDEX object_labels_browse ON object_labels(collection_id, label, date_added);
-INSERT OR IGNORE INTO object_labels (date_added, label, collection_id)
-    SELECT o.date_added, l.value, o.collection_id
+INSERT OR IGNORE INTO object_labels (collection_id, label, date_added)
+    SELECT o.collection_id, l.value, o.date_added
     FROM objects o, json_each(o.body, '$.labels') l
     WHERE json_type(o.body, '$.labels') = 'array' AND l.type = 'text';
-CREATE TRIGGER objects_labels_i AFTER INSERT ON objects
-    WHEN json_type(NEW.body, '$.labels') = 'array' BEGIN
-    INSERT OR IGNORE INTO object_labels (date_added, label, collection_id)
-    SELECT NEW.date_added, value, NEW.collection_id FROM json_each(NEW.body, '$.labels')
-    WHERE type = 'text';
-END;
-CREATE TRIGGER objects_labels_d AFTER DELETE ON objects BEGIN
-    DELETE FROM object_labels WHERE date_added = OLD.date_added;
+CREATE TRIGGER objects_labels_d AFTER DELETE ON objects
+    WHEN json_type(OLD.body, '$.labels') = 'array' BEGIN
+    DELETE FROM object_labels WHERE collection_id = OLD.collection_id
+        AND label IN (SELECT value FROM json_each(OLD.body, '$.labels'))
+        AND date_added = OLD.date_added;
 END;
 
 -- The relationship graph: the edges each relationship and sighting version
 -- states (a sighting points at what was sighted, the observed data and where
--- it was seen). `via_id` is the relationship or sighting that states it.
+-- it was seen), added by the writer. `via_id` is the relationship or
+-- sighting that states it.
 CREATE TABLE object_edges (
-    date_added    INTEGER NOT NULL,
     source_ref    TEXT NOT NULL,
+    collection_id TEXT NOT NULL,
+    date_added    INTEGER NOT NULL,
     target_ref    TEXT NOT NULL,
     edge_type     TEXT NOT NULL,
-    collection_id TEXT NOT NULL,
     via_id        TEXT NOT NULL,
-    PRIMARY KEY (date_added, source_ref, target_ref, edge_type)
+    PRIMARY KEY (source_ref, collection_id, date_added, target_ref, edge_type)
 ) WITHOUT ROWID;
-CREATE INDEX object_edges_source ON object_edges(source_ref, collection_id);
 CREATE INDEX object_edges_target ON object_edges(target_ref, collection_id);
-INSERT OR IGNORE INTO object_edges
+INSERT OR IGNORE INTO object_edges (date_added, source_ref, target_ref, edge_type, collection_id, via_id)
     SELECT date_added, json_extract(body, '$.source_ref'), json_extract(body, '$.target_ref'),
         coalesce(json_extract(body, '$.relationship_type'), 'related-to'), collection_id, object_id
     FROM objects INDEXED BY objects_type WHERE object_type = 'relationship'
         AND json_type(body, '$.source_ref') = 'text' AND json_type(body, '$.target_ref') = 'text';
-INSERT OR IGNORE INTO object_edges
+INSERT OR IGNORE INTO object_edges (date_added, source_ref, target_ref, edge_type, collection_id, via_id)
     SELECT date_added, object_id, json_extract(body, '$.sighting_of_ref'), 'sighting-of',
         collection_id, object_id
     FROM objects INDEXED BY objects_type WHERE object_type = 'sighting'
         AND json_type(body, '$.sighting_of_ref') = 'text';
-INSERT OR IGNORE INTO object_edges
+INSERT OR IGNORE INTO object_edges (date_added, source_ref, target_ref, edge_type, collection_id, via_id)
     SELECT o.date_added, o.object_id, r.value, 'observed', o.collection_id, o.object_id
     FROM objects o INDEXED BY objects_type, json_each(o.body, '$.observed_data_refs') r
     WHERE o.object_type = 'sighting' AND r.type = 'text';
-INSERT OR IGNORE INTO object_edges
+INSERT OR IGNORE INTO object_edges (date_added, source_ref, target_ref, edge_type, collection_id, via_id)
     SELECT o.date_added, o.object_id, r.value, 'seen-at', o.collection_id, o.object_id
     FROM objects o INDEXED BY objects_type, json_each(o.body, '$.where_sighted_refs') r
     WHERE o.object_type = 'sighting' AND r.type = 'text';
-CREATE TRIGGER objects_edges_relationship AFTER INSERT ON objects
-    WHEN NEW.object_type = 'relationship' BEGIN
-    INSERT OR IGNORE INTO object_edges
-    SELECT NEW.date_added, json_extract(NEW.body, '$.source_ref'),
-        json_extract(NEW.body, '$.target_ref'),
-        coalesce(json_extract(NEW.body, '$.relationship_type'), 'related-to'),
-        NEW.collection_id, NEW.object_id
-    WHERE json_type(NEW.body, '$.source_ref') = 'text'
-        AND json_type(NEW.body, '$.target_ref') = 'text';
-END;
-CREATE TRIGGER objects_edges_sighting AFTER INSERT ON objects
-    WHEN NEW.object_type = 'sighting' BEGIN
-    INSERT OR IGNORE INTO object_edges
-    SELECT NEW.date_added, NEW.object_id, json_extract(NEW.body, '$.sighting_of_ref'),
-        'sighting-of', NEW.collection_id, NEW.object_id
-    WHERE json_type(NEW.body, '$.sighting_of_ref') = 'text';
-    INSERT OR IGNORE INTO object_edges
-    SELECT NEW.date_added, NEW.object_id, value, 'observed', NEW.collection_id, NEW.object_id
-    FROM json_each(NEW.body, '$.observed_data_refs') WHERE type = 'text';
-    INSERT OR IGNORE INTO object_edges
-    SELECT NEW.date_added, NEW.object_id, value, 'seen-at', NEW.collection_id, NEW.object_id
-    FROM json_each(NEW.body, '$.where_sighted_refs') WHERE type = 'text';
-END;
 CREATE TRIGGER objects_edges_d AFTER DELETE ON objects
     WHEN OLD.object_type IN ('relationship', 'sighting') BEGIN
-    DELETE FROM object_edges WHERE date_added = OLD.date_added;
+    DELETE FROM object_edges
+    WHERE source_ref = CASE OLD.object_type WHEN 'sighting' THEN OLD.object_id
+            ELSE json_extract(OLD.body, '$.source_ref') END
+        AND collection_id = OLD.collection_id AND date_added = OLD.date_added;
 END;
 
 -- Activity per hour and per day: objects stored and refused by pushes
