@@ -52,8 +52,8 @@ impl Console {
     }
 }
 
-/// The console's routes, under `/console/`. Only GET changes nothing; the
-/// two POSTs start and end a token session (a cookie, no stored state).
+/// The console's routes, under `/console/`. Pages answer GET only; the two
+/// POSTs start and end a token session (a signed cookie; nothing is stored).
 pub fn configure(console: web::Data<Console>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         let headers = DefaultHeaders::new()
