@@ -87,6 +87,21 @@ pub struct Limits {
     pub background_threshold: usize,
     /// Hours a completed status stays retrievable.
     pub status_retention_hours: u32,
+    /// A connection whose client accepts no response bytes for this long,
+    /// while a response waits, is closed (seconds).
+    pub send_timeout_secs: u64,
+    /// A request body must arrive at least this fast, in bytes per second
+    /// averaged from the start of the body (after the grace period); slower
+    /// uploads are cut with 408. 0 disables the check.
+    pub min_upload_rate: u64,
+    /// Seconds a request body may take before `min_upload_rate` applies.
+    pub upload_grace_secs: u64,
+    /// Bytes of responses the server holds in memory at once (pages waiting
+    /// for slow clients); past it, requests for pages get 503 with Retry-After.
+    pub response_bytes_in_flight: u64,
+    /// Requests one member may have in progress at once (until the response
+    /// is sent); more get 429 with Retry-After. 0 means no limit.
+    pub max_requests_per_member: usize,
 }
 
 impl Default for Limits {
@@ -96,6 +111,11 @@ impl Default for Limits {
             max_page_size: 1000,
             background_threshold: 10_000,
             status_retention_hours: 24,
+            send_timeout_secs: 30,
+            min_upload_rate: 1024,
+            upload_grace_secs: 10,
+            response_bytes_in_flight: 128 * 1024 * 1024,
+            max_requests_per_member: 0,
         }
     }
 }
@@ -196,6 +216,19 @@ impl Config {
                 "BREAKWATER_STATUS_RETENTION_HOURS" => {
                     self.limits.status_retention_hours = parse(&name, &value)?
                 }
+                "BREAKWATER_SEND_TIMEOUT_SECS" => {
+                    self.limits.send_timeout_secs = parse(&name, &value)?
+                }
+                "BREAKWATER_MIN_UPLOAD_RATE" => self.limits.min_upload_rate = parse(&name, &value)?,
+                "BREAKWATER_UPLOAD_GRACE_SECS" => {
+                    self.limits.upload_grace_secs = parse(&name, &value)?
+                }
+                "BREAKWATER_RESPONSE_BYTES_IN_FLIGHT" => {
+                    self.limits.response_bytes_in_flight = parse(&name, &value)?
+                }
+                "BREAKWATER_MAX_REQUESTS_PER_MEMBER" => {
+                    self.limits.max_requests_per_member = parse(&name, &value)?
+                }
                 "BREAKWATER_TOKENS" => self.auth.tokens = parse(&name, &value)?,
                 "BREAKWATER_LOG_FORMAT" => self.log.format = value,
                 "BREAKWATER_LOG" => self.log.level = value,
@@ -238,11 +271,27 @@ mod tests {
             .with_env([
                 ("BREAKWATER_LISTEN".to_string(), "0.0.0.0:9443".to_string()),
                 ("BREAKWATER_MAX_PAGE_SIZE".to_string(), "50".to_string()),
+                ("BREAKWATER_SEND_TIMEOUT_SECS".to_string(), "7".to_string()),
+                ("BREAKWATER_MIN_UPLOAD_RATE".to_string(), "0".to_string()),
+                ("BREAKWATER_UPLOAD_GRACE_SECS".to_string(), "3".to_string()),
+                (
+                    "BREAKWATER_RESPONSE_BYTES_IN_FLIGHT".to_string(),
+                    "1000".to_string(),
+                ),
+                (
+                    "BREAKWATER_MAX_REQUESTS_PER_MEMBER".to_string(),
+                    "4".to_string(),
+                ),
                 ("UNRELATED".to_string(), "x".to_string()),
             ])
             .unwrap();
         assert_eq!(config.listen.port(), 9443);
         assert_eq!(config.limits.max_page_size, 50);
+        assert_eq!(config.limits.send_timeout_secs, 7);
+        assert_eq!(config.limits.min_upload_rate, 0);
+        assert_eq!(config.limits.upload_grace_secs, 3);
+        assert_eq!(config.limits.response_bytes_in_flight, 1000);
+        assert_eq!(config.limits.max_requests_per_member, 4);
         let err = Config::for_data_dir("127.0.0.1:8443".parse().unwrap())
             .with_env([("BREAKWATER_MAX_PAGE_SIZE".to_string(), "lots".to_string())])
             .unwrap_err();

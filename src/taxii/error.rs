@@ -33,9 +33,11 @@ error_codes! {
     NotFound => (404, "Not found"),
     MethodNotAllowed => (405, "Method not allowed"),
     NotAcceptable => (406, "Not acceptable"),
+    RequestTimeout => (408, "Request timeout"),
     PayloadTooLarge => (413, "Payload too large"),
     UnsupportedMediaType => (415, "Unsupported media type"),
     Unprocessable => (422, "Unprocessable content"),
+    TooManyRequests => (429, "Too many requests"),
     Internal => (500, "Internal server error"),
     Unavailable => (503, "Service unavailable"),
 }
@@ -52,6 +54,16 @@ impl Code {
             out.push(ch.to_ascii_lowercase());
         }
         out
+    }
+
+    /// Seconds a client should wait before trying again, where the refusal
+    /// is about load rather than the request (sent as `Retry-After`).
+    pub fn retry_after(self) -> Option<u32> {
+        match self {
+            Code::TooManyRequests => Some(1),
+            Code::Unavailable => Some(5),
+            _ => None,
+        }
     }
 }
 
@@ -117,15 +129,27 @@ impl ResponseError for TaxiiError {
                 "Basic realm=\"breakwater\", Bearer realm=\"breakwater\"",
             ));
         }
+        if let Some(seconds) = self.code.retry_after() {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
         response.body(serde_json::to_string(&body).unwrap_or_default())
     }
 }
 
 impl From<AuthError> for TaxiiError {
     fn from(e: AuthError) -> Self {
+        TaxiiError::from(&e)
+    }
+}
+
+impl From<&AuthError> for TaxiiError {
+    fn from(e: &AuthError) -> Self {
         match e {
-            AuthError::Store(inner) => TaxiiError::internal(&inner),
+            AuthError::Store(inner) => TaxiiError::internal(inner),
             AuthError::Suspended(_) => TaxiiError::new(Code::Forbidden, e.to_string()),
+            AuthError::TooManyRequests { .. } => {
+                TaxiiError::new(Code::TooManyRequests, e.to_string())
+            }
             AuthError::NoCredentials => TaxiiError::new(
                 Code::Unauthenticated,
                 "present a client certificate issued by the community CA (or an API token where enabled)",
@@ -137,25 +161,17 @@ impl From<AuthError> for TaxiiError {
 
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
+        // Not through `From`: that logs internal errors, and this is only a query.
         match self {
             AuthError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AuthError::Suspended(_) => StatusCode::FORBIDDEN,
+            AuthError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
+
     fn error_response(&self) -> HttpResponse {
-        let e: TaxiiError = match self {
-            AuthError::Store(inner) => TaxiiError::internal(inner),
-            AuthError::Suspended(name) => {
-                TaxiiError::new(Code::Forbidden, format!("member '{name}' is suspended"))
-            }
-            AuthError::NoCredentials => TaxiiError::new(
-                Code::Unauthenticated,
-                "present a client certificate issued by the community CA (or an API token where enabled)",
-            ),
-            other => TaxiiError::new(Code::Unauthenticated, other.to_string()),
-        };
-        e.error_response()
+        TaxiiError::from(self).error_response()
     }
 }
 
@@ -202,9 +218,11 @@ mod tests {
                 "404 not-found Not found",
                 "405 method-not-allowed Method not allowed",
                 "406 not-acceptable Not acceptable",
+                "408 request-timeout Request timeout",
                 "413 payload-too-large Payload too large",
                 "415 unsupported-media-type Unsupported media type",
                 "422 unprocessable Unprocessable content",
+                "429 too-many-requests Too many requests",
                 "500 internal Internal server error",
                 "503 unavailable Service unavailable",
             ]

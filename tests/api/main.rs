@@ -9,6 +9,7 @@ mod concurrency;
 mod errors;
 mod filters;
 mod helpers;
+mod hostile;
 mod objects;
 mod operations;
 mod pagination;
