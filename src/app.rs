@@ -30,7 +30,7 @@ use crate::taxii::{self, DiscoveryInfo, State, TaxiiError, cursor_token::CursorK
 use crate::telemetry::CatchPanic;
 
 /// A member's connection as the HTTP layer sees it.
-type Connection = WriteDeadline<TlsStream<TcpStream>>;
+type Connection = TlsStream<WriteDeadline<TcpStream>>;
 
 pub struct Application {
     port: u16,
@@ -202,8 +202,8 @@ impl Application {
                 .configure(taxii::configure)
         };
         // What actix-web's `HttpServer::listen_rustls_0_23` assembles, with
-        // the send timeout (`taxii::transport`) between TLS and HTTP, where
-        // HttpServer offers no hook. The app config is actix-web's default:
+        // the send timeout (`taxii::transport`) between the socket and TLS,
+        // where HttpServer offers no hook. The app config is actix-web's default:
         // nothing here builds URLs from it (`connection_info()` would report
         // `http` for requests without an absolute URI).
         let server = actix_server::Server::build()
@@ -214,7 +214,10 @@ impl Application {
                     .client_disconnect_timeout(Duration::from_secs(1))
                     .local_addr(local)
                     .on_connect_ext(|io: &Connection, data: &mut Extensions| {
-                        identity::capture(io.get_ref(), data)
+                        let (tcp, session) = io.get_ref();
+                        // Small responses go out at once instead of waiting on a delayed ACK.
+                        let _ = tcp.get_ref().set_nodelay(true);
+                        identity::capture(session, data)
                     })
                     .finish(catch_panics(
                         map_config(app(), |_| AppConfig::default()),
@@ -222,14 +225,21 @@ impl Application {
                     ))
                     .map_err(|_| ());
                 let stalled = stalled.clone();
-                let pipeline = Acceptor::new(tls.clone())
-                    .map_err(|_| ())
-                    .and_then(fn_service(move |tls: TlsStream<TcpStream>| {
-                        let peer = tls.get_ref().0.peer_addr().ok();
-                        let io = WriteDeadline::new(tls, send_timeout, peer, stalled.clone());
-                        ready(Ok::<_, ()>((io, Protocol::Http1, peer)))
-                    }))
-                    .and_then(http);
+                let pipeline = fn_service(move |tcp: TcpStream| {
+                    let peer = tcp.peer_addr().ok();
+                    ready(Ok::<_, ()>(WriteDeadline::new(
+                        tcp,
+                        send_timeout,
+                        peer,
+                        stalled.clone(),
+                    )))
+                })
+                .and_then(Acceptor::new(tls.clone()).map_err(|_| ()))
+                .and_then(fn_service(|tls: Connection| {
+                    let peer = tls.get_ref().0.peer();
+                    ready(Ok::<_, ()>((tls, Protocol::Http1, peer)))
+                }))
+                .and_then(http);
                 let panics = panics.clone();
                 apply_fn_factory(pipeline, move |tcp: TcpStream, service| {
                     let peer = tcp.peer_addr().ok();

@@ -4,14 +4,16 @@
 //! actix-http has timeouts for a request head and for keep-alive, none for
 //! writing: a client that asks for a large page and never reads it keeps the
 //! connection, its buffers and the page alive for as long as it likes. The
-//! deadline sits between the HTTP dispatcher and TLS, where every write of
-//! the response goes: while the connection has output it cannot hand on
-//! (the socket's buffers are full because the peer does not read), a timer
-//! runs; any progress stops it. When it fires, the write fails, the
-//! dispatcher drops the connection with its buffers and the response body,
-//! and the socket is reset so the kernel drops the unsent bytes too (as
-//! nginx's `send_timeout`: the time between two successful writes, not the
-//! time of the whole response).
+//! deadline wraps the TCP socket under TLS, where every byte of the
+//! response goes: while TLS has bytes the socket will not take (its buffers
+//! are full because the peer does not read), a timer runs; any byte the
+//! kernel takes stops it. When it fires, the write fails, the dispatcher
+//! drops the connection with its buffers and the response body, and the
+//! socket is reset so the kernel drops the unsent bytes too (as nginx's
+//! `send_timeout`: the time between two successful writes, not the time of
+//! the whole response). Above TLS the timer would not do: rustls takes
+//! bytes into its own buffer whenever the dispatcher wakes, which looks like
+//! progress while nothing reaches the peer.
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,8 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use actix_rt::net::TcpStream;
-use actix_tls::accept::rustls_0_23::TlsStream;
+use actix_rt::net::{ActixStream, TcpStream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -32,11 +33,11 @@ pub trait Abort {
     fn abort(&self) {}
 }
 
-impl Abort for TlsStream<TcpStream> {
+impl Abort for TcpStream {
     fn abort(&self) {
         // A reset instead of a FIN: the kernel frees the unsent bytes at once
         // instead of keeping them for a peer that does not read.
-        let _ = self.get_ref().0.set_zero_linger();
+        let _ = self.set_zero_linger();
     }
 }
 
@@ -71,6 +72,10 @@ impl<IO> WriteDeadline<IO> {
 
     pub fn get_ref(&self) -> &IO {
         &self.io
+    }
+
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.peer
     }
 }
 
@@ -160,6 +165,17 @@ impl<IO: AsyncWrite + Abort + Unpin> AsyncWrite for WriteDeadline<IO> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.io).poll_shutdown(cx);
         this.guard(cx, polled)
+    }
+}
+
+/// What actix-tls asks of the transport under TLS; readiness is the socket's.
+impl<IO: ActixStream + Abort> ActixStream for WriteDeadline<IO> {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<tokio::io::Ready>> {
+        self.io.poll_read_ready(cx)
+    }
+
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<tokio::io::Ready>> {
+        self.io.poll_write_ready(cx)
     }
 }
 
