@@ -127,6 +127,9 @@ impl Application {
             allow_foreign_identities: config.auth.allow_foreign_identities,
             metrics: Default::default(),
             responses: ResponseBudget::new(config.limits.response_bytes_in_flight),
+            page_reads: Arc::new(tokio::sync::Semaphore::new(
+                2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
             upload_rate: UploadRate {
                 bytes_per_sec: config.limits.min_upload_rate,
                 grace: Duration::from_secs(config.limits.upload_grace_secs),

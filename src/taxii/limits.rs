@@ -29,7 +29,7 @@ const CHUNK: usize = 32 * 1024;
 
 /// Bodies at least this large give their memory back to the system when
 /// they go (see `return_freed_memory`).
-const TRIM_ABOVE: u64 = 1024 * 1024;
+pub(crate) const TRIM_ABOVE: u64 = 1024 * 1024;
 
 /// The server-wide budget of response bytes held in memory.
 pub struct ResponseBudget {
@@ -110,7 +110,7 @@ impl Drop for Reservation {
 
 /// Trims the allocator on a thread of its own (it can take milliseconds on
 /// a large heap), coalescing requests that arrive while a trim runs.
-fn return_freed_memory_soon() {
+pub(crate) fn return_freed_memory_soon() {
     static WANTED: AtomicBool = AtomicBool::new(false);
     static RUNNING: AtomicBool = AtomicBool::new(false);
     WANTED.store(true, Ordering::Release);

@@ -39,6 +39,9 @@ pub struct State {
     pub metrics: metrics::Metrics,
     /// Response bytes held at once, across all connections.
     pub responses: limits::ResponseBudget,
+    /// Pages being read and rendered at once (each may be as large as a
+    /// page can be, twice: rows and text); more wait their turn.
+    pub page_reads: std::sync::Arc<tokio::sync::Semaphore>,
     /// How fast a request body must arrive.
     pub upload_rate: body::UploadRate,
 }
@@ -134,19 +137,45 @@ pub(crate) fn budgeted_response(
     body: String,
 ) -> Result<HttpResponse, TaxiiError> {
     let Some(reservation) = state.responses.reserve(body.len() as u64) else {
-        state
-            .metrics
-            .responses_refused
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Err(TaxiiError::new(
-            Code::Unavailable,
-            format!(
-                "the server holds its limit of {} bytes of responses for other clients; retry shortly or ask for a smaller page (`limit`)",
-                state.responses.limit()
-            ),
-        ));
+        if body.len() as u64 >= limits::TRIM_ABOVE {
+            drop(body);
+            limits::return_freed_memory_soon();
+        }
+        return Err(budget_spent(state));
     };
     Ok(chunked_response(status, body, reservation))
+}
+
+fn budget_spent(state: &State) -> TaxiiError {
+    state
+        .metrics
+        .responses_refused
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    TaxiiError::new(
+        Code::Unavailable,
+        format!(
+            "the server holds its limit of {} bytes of responses for other clients; retry shortly or ask for a smaller page (`limit`)",
+            state.responses.limit()
+        ),
+    )
+}
+
+/// A turn to read and render one page.
+pub(crate) type PageSlot = tokio::sync::OwnedSemaphorePermit;
+
+/// Waits for a turn to read a page, so that the pages being built at once
+/// (not yet under the response budget) stay few; when the budget is
+/// already spent, answers 503 at once instead of building a page to refuse.
+pub(crate) async fn page_slot(state: &State) -> Result<PageSlot, TaxiiError> {
+    if state.responses.in_flight() >= state.responses.limit() {
+        return Err(budget_spent(state));
+    }
+    state
+        .page_reads
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| TaxiiError::internal(&e))
 }
 
 fn chunked_response(

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::cursor_token::{self, Binding};
 use super::query::{self, Query};
-use super::{State, TaxiiError, api_root, body, denied, media, now, visible_collection};
+use super::{PageSlot, State, TaxiiError, api_root, body, denied, media, now, visible_collection};
 use crate::auth::Caller;
 use crate::auth::extract::LoggedObjects;
 use crate::auth::policy;
@@ -174,7 +174,7 @@ async fn collection_page(
     (root, collection): (String, String),
     name: &'static str,
     with_bodies: bool,
-) -> Result<(Page<StoredObject>, Option<String>), TaxiiError> {
+) -> Result<(Page<StoredObject>, Option<String>, PageSlot), TaxiiError> {
     let r = read_request(
         caller,
         req,
@@ -186,6 +186,7 @@ async fn collection_page(
             fields: query::OBJECTS_FIELDS,
         },
     )?;
+    let slot = super::page_slot(state).await?;
     let exchange = state.exchange.clone();
     let (r, page) = super::blocking(move || {
         let page = if with_bodies {
@@ -198,7 +199,7 @@ async fn collection_page(
     .await?;
     let next = next_token(state, &r, name, None, &page);
     audit_read(state, caller, req, &r, name, page.items.len());
-    Ok((page, next))
+    Ok((page, next, slot))
 }
 
 pub async fn list(
@@ -207,7 +208,7 @@ pub async fn list(
     path: web::Path<(String, String)>,
     state: web::Data<State>,
 ) -> Result<HttpResponse, TaxiiError> {
-    let (page, next) =
+    let (page, next, _slot) =
         collection_page(&caller, &req, &state, path.into_inner(), "objects", true).await?;
     page_response(&state, &page.items, envelope(&page, next.as_deref()))
 }
@@ -265,7 +266,7 @@ pub async fn manifest(
     path: web::Path<(String, String)>,
     state: web::Data<State>,
 ) -> Result<HttpResponse, TaxiiError> {
-    let (page, next) =
+    let (page, next, _slot) =
         collection_page(&caller, &req, &state, path.into_inner(), "manifest", false).await?;
     let body = Manifest {
         more: page.more,
@@ -312,6 +313,7 @@ pub async fn versions(
             fields: query::VERSIONS_FIELDS,
         },
     )?;
+    let _slot = super::page_slot(&state).await?;
     let exchange = state.exchange.clone();
     let id = object_id.clone();
     let (r, page) = super::blocking(move || {
