@@ -318,10 +318,11 @@ mod tests {
     }
 
     /// Property tests: a fixed number of cases, so the set runs in seconds.
-    /// A failing case is saved under `proptest-regressions/` (commit it);
-    /// it is tried first on every later run. To replay a run exactly, set
-    /// the seed proptest prints: `PROPTEST_RNG_SEED=<n> cargo test --lib
-    /// exchange::envelope`; `PROPTEST_CASES=<n>` runs more cases.
+    /// A failing case's seed is saved under `proptest-regressions/` (commit
+    /// the file) and replayed first on every later run, so a failure seen
+    /// once reproduces. Cases are drawn afresh each run; to draw the same
+    /// ones again, fix the seed: `PROPTEST_RNG_SEED=<u64> cargo test --lib
+    /// exchange::envelope`.
     mod properties {
         use super::*;
         use proptest::prelude::*;

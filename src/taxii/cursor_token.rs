@@ -188,8 +188,9 @@ mod tests {
         );
     }
 
-    /// Property tests (see `exchange::envelope` for seeds and replaying:
-    /// `PROPTEST_RNG_SEED=<n> cargo test --lib taxii::cursor_token`).
+    /// Property tests (seeds and replaying as in `exchange::envelope`:
+    /// failures are saved under `proptest-regressions/`;
+    /// `PROPTEST_RNG_SEED=<u64> cargo test --lib taxii::cursor_token` draws a fixed set).
     mod properties {
         use super::*;
         use proptest::prelude::*;

@@ -209,8 +209,9 @@ mod tests {
         assert_eq!(parse("next=", OBJECTS_FIELDS).unwrap().next, None);
     }
 
-    /// Property tests (see `exchange::envelope` for seeds and replaying:
-    /// `PROPTEST_RNG_SEED=<n> cargo test --lib taxii::query`).
+    /// Property tests (seeds and replaying as in `exchange::envelope`:
+    /// failures are saved under `proptest-regressions/`;
+    /// `PROPTEST_RNG_SEED=<u64> cargo test --lib taxii::query` draws a fixed set).
     mod properties {
         use super::*;
         use proptest::prelude::*;
