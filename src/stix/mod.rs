@@ -68,6 +68,7 @@ pub const RULE_IDS: &[&str] = &[
     "closed-vocabulary",
     "extension",
     "pattern-syntax",
+    "external-id",
 ];
 
 /// The STIX 2.1 validator: compiled schemas plus the rule families. Build it once.

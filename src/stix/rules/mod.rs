@@ -7,6 +7,7 @@ use super::types::Kind;
 use super::violation::{Path, Violation};
 
 pub mod extensions;
+pub mod external_refs;
 pub mod hashes;
 pub mod ids;
 pub mod markings;
@@ -43,6 +44,7 @@ pub(crate) fn check_all(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     hashes::check(ctx, out);
     vocab::check(ctx, out);
     extensions::check(ctx, out);
+    external_refs::check(ctx, out);
     patterns::check(ctx, out);
 }
 
