@@ -69,6 +69,7 @@ pub const RULE_IDS: &[&str] = &[
     "extension",
     "pattern-syntax",
     "external-id",
+    "language-tag",
 ];
 
 /// The STIX 2.1 validator: compiled schemas plus the rule families. Build it once.

@@ -10,6 +10,7 @@ pub mod extensions;
 pub mod external_refs;
 pub mod hashes;
 pub mod ids;
+pub mod language;
 pub mod markings;
 pub mod patterns;
 pub mod properties;
@@ -43,6 +44,7 @@ pub(crate) fn check_all(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     markings::check(ctx, out);
     hashes::check(ctx, out);
     vocab::check(ctx, out);
+    language::check(ctx, out);
     extensions::check(ctx, out);
     external_refs::check(ctx, out);
     patterns::check(ctx, out);

@@ -18,6 +18,8 @@ enum Allowed {
     Sdo,
     /// An SCO or an SRO (observed-data object_refs).
     ScoOrSro,
+    /// An SDO or an SRO, defined or custom (language-content object_ref).
+    SdoOrSro,
     /// Any SCO (defined or custom).
     Sco,
     /// Anything with a well-formed identifier.
@@ -42,6 +44,7 @@ fn allowed(t: &str, prop: &str) -> Allowed {
         ("sighting", "observed_data_refs") => Only(&["observed-data"]),
         ("sighting", "where_sighted_refs") => Only(&["identity", "location"]),
         ("observed-data", "object_refs") => ScoOrSro,
+        ("language-content", "object_ref") => SdoOrSro,
         ("malware", "sample_refs") => Only(&["file", "artifact"]),
         ("malware", "operating_system_refs") => Only(SOFTWARE),
         (
@@ -86,6 +89,7 @@ fn describe(a: Allowed) -> String {
         Allowed::SdoOrSco => "a domain or cyber-observable object".to_owned(),
         Allowed::Sdo => "a domain object (SDO)".to_owned(),
         Allowed::ScoOrSro => "a cyber-observable object or a relationship".to_owned(),
+        Allowed::SdoOrSro => "a domain object or a relationship object".to_owned(),
         Allowed::Sco => "a cyber-observable object".to_owned(),
         Allowed::Any => "any object".to_owned(),
     }
@@ -103,6 +107,9 @@ fn accepts(a: Allowed, target: &str) -> bool {
                 && !META_TYPES.contains(&target)
                 && target != "sighting"
                 && target != "bundle"
+        }
+        Allowed::SdoOrSro => {
+            !SCO_TYPES.contains(&target) && !META_TYPES.contains(&target) && target != "bundle"
         }
         Allowed::Sco => !SDO_TYPES.contains(&target) && !defined_non_sdo(target),
         Allowed::Any => true,
@@ -251,6 +258,29 @@ mod tests {
         assert_eq!(
             messages(&o),
             vec!["email-message.to_refs[1]: must reference email-addr, not url"]
+        );
+    }
+
+    #[test]
+    fn language_content_translates_domain_and_relationship_objects() {
+        let mut lc = json!({
+            "type": "language-content", "spec_version": "2.1",
+            "id": "language-content--0b3f6d0e-4a1c-4c55-9b2e-6c3d2f1a8e01",
+            "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
+            "object_ref": "relationship--5a7c1e2d-9f3b-4d6a-8c1e-2b4d6f8a0c13",
+            "contents": {"nl": {"description": "gebruikt"}}
+        });
+        assert!(rules(&lc).is_empty(), "{:?}", messages(&lc));
+        for target in ["bundle", "file", "language-content", "marking-definition"] {
+            lc["object_ref"] = format!("{target}--5a7c1e2d-9f3b-4d6a-8c1e-2b4d6f8a0c13").into();
+            assert_eq!(rules(&lc), vec!["ref-type"], "{target}");
+        }
+        lc["object_ref"] = "bundle--5a7c1e2d-9f3b-4d6a-8c1e-2b4d6f8a0c13".into();
+        assert_eq!(
+            messages(&lc),
+            vec![
+                "language-content.object_ref: must reference a domain object or a relationship object, not bundle"
+            ]
         );
     }
 
