@@ -1,6 +1,8 @@
 //! Reference properties (`*_ref`, `*_refs`): each value is an identifier, of a type
-//! the property allows. Spec 2.1 sections 3.2, 4-7 (property tables).
-//! Rules: `id-format`, `ref-type`.
+//! the property allows. Spec 2.1 sections 3.2, 4-7 (property tables). Inside
+//! observed-data's deprecated `objects` dictionary, references name keys of that
+//! dictionary instead (section 4.14).
+//! Rules: `id-format`, `ref-type`, `embedded-ref`.
 
 use serde_json::{Map, Value};
 
@@ -116,8 +118,49 @@ fn accepts(a: Allowed, target: &str) -> bool {
     }
 }
 
-fn check_one(owner: &str, prop: &str, value: &Value, path: Path, out: &mut Vec<Violation>) {
+/// References that always hold identifiers, even inside observed-data's embedded
+/// objects: markings and the creator live outside the `objects` dictionary.
+fn names_an_identifier(prop: &str) -> bool {
+    matches!(
+        prop,
+        "created_by_ref" | "object_marking_refs" | "marking_ref"
+    )
+}
+
+fn check_one(
+    owner: &str,
+    prop: &str,
+    value: &Value,
+    path: Path,
+    embedded_in: Option<&Map<String, Value>>,
+    out: &mut Vec<Violation>,
+) {
     let Some(id) = value.as_str() else { return };
+    if let Some(dict) = embedded_in
+        && !names_an_identifier(prop)
+    {
+        // Spec 2.1 section 4.14 (deprecated `objects`): references between the
+        // embedded objects name keys of the dictionary.
+        let Some(target) = dict.get(id) else {
+            out.push(Violation::new(
+                "embedded-ref",
+                path.into_string(),
+                format!("'{id}' is not a key of the observed-data's objects"),
+            ));
+            return;
+        };
+        let a = allowed(owner, prop);
+        if let Some(t) = target.get("type").and_then(Value::as_str)
+            && !accepts(a, t)
+        {
+            out.push(Violation::new(
+                "ref-type",
+                path.into_string(),
+                format!("must reference {}, not {t} (object '{id}')", describe(a)),
+            ));
+        }
+        return;
+    }
     match parse_id(id) {
         Err(why) => out.push(Violation::new(
             "id-format",
@@ -138,28 +181,35 @@ fn check_one(owner: &str, prop: &str, value: &Value, path: Path, out: &mut Vec<V
 }
 
 /// Checks every `*_ref`/`*_refs` property of `map`, an object of type `owner`.
-fn check_map(owner: &str, map: &Map<String, Value>, base: &Path, out: &mut Vec<Violation>) {
+fn check_map(
+    owner: &str,
+    map: &Map<String, Value>,
+    base: &Path,
+    embedded_in: Option<&Map<String, Value>>,
+    out: &mut Vec<Violation>,
+) {
     for (key, value) in map {
         if key.ends_with("_ref") {
-            check_one(owner, key, value, base.key(key), out);
+            check_one(owner, key, value, base.key(key), embedded_in, out);
         } else if key.ends_with("_refs")
             && let Some(items) = value.as_array()
         {
             let p = base.key(key);
             for (i, item) in items.iter().enumerate() {
-                check_one(owner, key, item, p.index(i), out);
+                check_one(owner, key, item, p.index(i), embedded_in, out);
             }
         }
     }
 }
 
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
-    check_map(ctx.t, ctx.obj, &ctx.root, out);
+    let embedded_in = ctx.embedded_in;
+    check_map(ctx.t, ctx.obj, &ctx.root, embedded_in, out);
     if let Some(gms) = ctx.obj.get("granular_markings").and_then(Value::as_array) {
         let p = ctx.path("granular_markings");
         for (i, gm) in gms.iter().enumerate() {
             if let Some(m) = gm.as_object() {
-                check_map("granular-marking", m, &p.index(i), out);
+                check_map("granular-marking", m, &p.index(i), embedded_in, out);
             }
         }
     }
@@ -169,7 +219,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
         let p = ctx.path("body_multipart");
         for (i, part) in parts.iter().enumerate() {
             if let Some(m) = part.as_object() {
-                check_map("mime-part", m, &p.index(i), out);
+                check_map("mime-part", m, &p.index(i), embedded_in, out);
             }
         }
     }
@@ -177,7 +227,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
         let p = ctx.path("extensions");
         for (name, ext) in exts {
             if let Some(m) = ext.as_object() {
-                check_map(name, m, &p.key(name), out);
+                check_map(name, m, &p.key(name), embedded_in, out);
             }
         }
     }
