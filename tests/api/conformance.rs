@@ -1,7 +1,8 @@
 //! Details other TAXII servers get right and clients rely on: discovery's URLs
 //! are absolute (clients that do not resolve relative URLs call them as they
-//! are).
+//! are), and every success response carries the TAXII media type.
 
+use breakwater::model::Tier;
 use reqwest::header::{ACCEPT, HOST};
 use serde_json::json;
 
@@ -74,4 +75,18 @@ async fn a_configured_public_url_wins_over_the_host() {
         r.body["api_roots"],
         json!(["https://exchange.port.example:8443/crc/"])
     );
+}
+
+#[tokio::test]
+async fn delete_answers_with_the_taxii_media_type() {
+    let app = spawn_app();
+    let url = app.objects_url(Tier::Green);
+    let object = indicator("to be deleted");
+    app.operator.push(&url, vec![object.clone()]).await;
+    let r = app
+        .operator
+        .delete(&format!("{url}{}/", object["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("content-type"), Some(TAXII));
 }
