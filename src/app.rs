@@ -68,6 +68,7 @@ impl Application {
                 title: config.discovery.title.clone(),
                 description: config.discovery.description.clone(),
                 contact: config.discovery.contact.clone(),
+                public_url: config.public_url.clone(),
             },
             max_page_size: config.limits.max_page_size.max(1),
             allow_foreign_identities: config.auth.allow_foreign_identities,

@@ -29,6 +29,10 @@ pub struct Config {
     pub database: PathBuf,
     /// Name of the API root created by `init` and advertised as the default.
     pub api_root: String,
+    /// `https://host[:port]` members reach the server at, when a TCP load balancer
+    /// or NAT sits in between; discovery builds its URLs from it instead of `Host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     #[serde(default)]
     pub discovery: Discovery,
     pub tls: Tls,
@@ -127,6 +131,40 @@ impl Default for Log {
     }
 }
 
+/// `public_url` is `http://` or `https://`, a host and an optional port, and at
+/// most a trailing slash: discovery appends `/{api-root}/` to it.
+fn check_public_url(url: &str) -> Result<(), String> {
+    const SHAPE: &str = "must be a URL of a host and an optional port, without a path (e.g. https://exchange.port.example:8443)";
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or(SHAPE)?;
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    let (host_ok, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let (v6, after) = bracketed.split_once(']').ok_or(SHAPE)?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':').ok_or(SHAPE)?),
+        };
+        (v6.parse::<std::net::Ipv6Addr>().is_ok(), port)
+    } else {
+        let (host, port) = match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        };
+        let ok = host
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'));
+        (ok, port)
+    };
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    if host_ok && port_ok {
+        Ok(())
+    } else {
+        Err(SHAPE.into())
+    }
+}
+
 pub const DEFAULT_DATA_DIR: &str = "breakwater-data";
 pub const FILE_NAME: &str = "breakwater.toml";
 
@@ -138,6 +176,7 @@ impl Config {
             listen,
             database: "breakwater.db".into(),
             api_root: "crc".into(),
+            public_url: None,
             discovery: Discovery::default(),
             tls: Tls {
                 certificate: "tls/server.pem".into(),
@@ -163,6 +202,12 @@ impl Config {
         })?;
         if config.version != 1 {
             return Err(ConfigError::Version(config.version));
+        }
+        if let Some(url) = &config.public_url {
+            check_public_url(url).map_err(|reason| ConfigError::Parse {
+                path: path.display().to_string(),
+                reason: format!("public_url: {reason}"),
+            })?;
         }
         config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(config)
@@ -197,6 +242,13 @@ impl Config {
                     self.limits.status_retention_hours = parse(&name, &value)?
                 }
                 "BREAKWATER_TOKENS" => self.auth.tokens = parse(&name, &value)?,
+                "BREAKWATER_PUBLIC_URL" => {
+                    check_public_url(&value).map_err(|reason| ConfigError::Env {
+                        name: name.clone(),
+                        reason,
+                    })?;
+                    self.public_url = Some(value);
+                }
                 "BREAKWATER_LOG_FORMAT" => self.log.format = value,
                 "BREAKWATER_LOG" => self.log.level = value,
                 _ => {}
@@ -247,5 +299,44 @@ mod tests {
             .with_env([("BREAKWATER_MAX_PAGE_SIZE".to_string(), "lots".to_string())])
             .unwrap_err();
         assert!(err.to_string().contains("BREAKWATER_MAX_PAGE_SIZE"));
+    }
+
+    #[test]
+    fn public_url_is_a_host_and_port() {
+        let config = Config::for_data_dir("127.0.0.1:8443".parse().unwrap())
+            .with_env([(
+                "BREAKWATER_PUBLIC_URL".to_string(),
+                "https://exchange.port.example:8443".to_string(),
+            )])
+            .unwrap();
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://exchange.port.example:8443")
+        );
+        for ok in [
+            "https://exchange.port.example",
+            "https://exchange.port.example/",
+            "https://[2001:db8::7]:8443",
+            "https://[2001:db8::7]",
+            "http://10.0.0.5:8080",
+        ] {
+            assert_eq!(check_public_url(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "exchange.port.example:8443",
+            "https://",
+            "https://exchange.port.example/taxii2/",
+            "https://exchange.port.example:0",
+            "https://exchange.port.example:99999",
+            "https://user@exchange.port.example",
+            "https://[not-v6]:8443",
+            "ftp://exchange.port.example",
+        ] {
+            assert!(check_public_url(bad).is_err(), "{bad}");
+        }
+        let err = Config::for_data_dir("127.0.0.1:8443".parse().unwrap())
+            .with_env([("BREAKWATER_PUBLIC_URL".to_string(), "exchange".to_string())])
+            .unwrap_err();
+        assert!(err.to_string().contains("BREAKWATER_PUBLIC_URL"), "{err}");
     }
 }

@@ -152,11 +152,12 @@ pub fn parse_id(id: &str) -> Result<ParsedId<'_>, &'static str> {
     })
 }
 
-/// Type names: lowercase ASCII letters, digits and hyphens, no leading, trailing or doubled hyphen.
+/// Type names: lowercase ASCII letters, digits and hyphens, beginning with a letter,
+/// no trailing or doubled hyphen.
 pub fn is_type_name(t: &str) -> bool {
     let b = t.as_bytes();
     !b.is_empty()
-        && b[0] != b'-'
+        && b[0].is_ascii_lowercase()
         && b[b.len() - 1] != b'-'
         && !t.contains("--")
         && b.iter()
@@ -289,6 +290,8 @@ mod tests {
         assert!(!is_type_name("x--a"));
         assert!(!is_type_name("-ab"));
         assert!(!is_type_name("X-ab"));
+        assert!(!is_type_name("1-acme"));
+        assert!(is_type_name("x509-certificate"));
     }
 
     #[test]

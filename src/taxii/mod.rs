@@ -42,6 +42,9 @@ pub struct DiscoveryInfo {
     pub title: String,
     pub description: Option<String>,
     pub contact: Option<String>,
+    /// `scheme://host[:port]` clients reach the server at, when that is not what
+    /// they send as `Host` (TCP load balancer, NAT); discovery's URLs start with it.
+    pub public_url: Option<String>,
 }
 
 /// The whole route table. Every endpoint also answers without its trailing

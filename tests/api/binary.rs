@@ -341,7 +341,7 @@ async fn serve_on_port_0_prints_the_bound_port_and_answers_taxii() {
 
     let r = operator.get(&format!("{}/taxii2/", server.base())).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["default"], "/crc/");
+    assert_eq!(r.body["default"], format!("{}/crc/", server.base()));
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ mod binary;
 mod clients;
 mod community;
 mod concurrency;
+mod conformance;
 mod errors;
 mod filters;
 mod helpers;

@@ -16,6 +16,7 @@ import uuid
 
 import requests
 import stix2
+from cytaxii2.cytaxii2 import cytaxii2
 from stix2 import Filter
 from taxii2client.common import _HTTPConnection
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
@@ -130,6 +131,7 @@ def main():
         stix2_flow(rail, base, tiers, identity, ship_identity)
         opencti_polling(operator, rail, base, tiers)
         misp_pull(rail, base, tiers, token)
+        cyware_client(rail, base, tiers, token)
         readme_curl(data, base, curl_line, tiers)
     finally:
         if server:
@@ -313,6 +315,75 @@ def misp_pull(rail, base, tiers, token):
         assert bad.status_code == 401 and "WWW-Authenticate" in bad.headers
 
     pull()
+
+
+def cyware_client(rail, base, tiers, token):
+    """Cyware's cytaxii2 1.0.1 calls discovery's `default` exactly as it is given
+    (no URL resolution), sends Basic authentication, and has no option for a client
+    certificate or a CA: it trusts what requests trusts, so the community CA is
+    named through REQUESTS_CA_BUNDLE for these calls."""
+    saved = os.environ.get("REQUESTS_CA_BUNDLE")
+    os.environ["REQUESTS_CA_BUNDLE"] = rail.ca
+    try:
+        client = cytaxii2(f"{base}/taxii2/", "cyware", token, version=2.1)
+        collection = tiers["clear"]
+
+        @check("cytaxii2: discovery, API root and collections with a token as Basic password")
+        def browse():
+            d = client.discovery_request()
+            assert d["status_code"] == 200, d
+            assert d["response"]["default"] == f"{base}/crc/", d
+            r = client.root_discovery()
+            assert r["status_code"] == 200 and r["response"]["versions"] == [TAXII], r
+            c = client.collection_request()
+            assert c["status_code"] == 200, c
+            ids = {x["id"] for x in c["response"]["collections"]}
+            assert ids == {tiers["clear"], tiers["green"]}, ids
+            one = client.collection_data_request(collection)
+            assert one["status_code"] == 200 and one["response"]["id"] == collection, one
+
+        browse()
+        pushed = [indicator(f"Reefer telemetry beacon {i}") for i in range(7)]
+
+        @check("cytaxii2: inbox_request POSTs a bare STIX bundle with the TAXII content type")
+        def inbox():
+            bundle = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": pushed}
+            r = client.inbox_request(collection, json.dumps(bundle))
+            assert r["status_code"] == 202, r
+            assert r["response"]["status"] == "complete", r
+            assert r["response"]["success_count"] == len(pushed), r
+
+        inbox()
+
+        @check("cytaxii2: poll_request pages with limit and next and sees every object once")
+        def poll():
+            seen, nxt = [], None
+            for _ in range(100):
+                r = client.poll_request(collection, limit=3, next=nxt)
+                assert r["status_code"] == 200, r
+                env = r["response"]
+                assert len(env.get("objects", [])) <= 3, env
+                seen.extend(o["id"] for o in env.get("objects", []))
+                if not env.get("more"):
+                    break
+                nxt = env["next"]
+            assert len(seen) == len(set(seen)), "an object was delivered twice"
+            assert {o["id"] for o in pushed} <= set(seen), (len(seen), len(pushed))
+
+        poll()
+
+        @check("cytaxii2: a wrong token is refused")
+        def refused():
+            bad = cytaxii2(f"{base}/taxii2/", "cyware", "not-a-token", version=2.1)
+            r = bad.discovery_request()
+            assert r["status_code"] == 401, r
+
+        refused()
+    finally:
+        if saved is None:
+            os.environ.pop("REQUESTS_CA_BUNDLE", None)
+        else:
+            os.environ["REQUESTS_CA_BUNDLE"] = saved
 
 
 def readme_curl(data, base, curl_line, tiers):
