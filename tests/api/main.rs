@@ -11,6 +11,7 @@ mod filters;
 mod helpers;
 mod objects;
 mod operations;
+mod operator;
 mod pagination;
 mod smoke;
 mod status;
