@@ -228,7 +228,9 @@ impl ServerTls {
         let server = self.resolver.current();
         let mut all = vec![Expiry {
             kind: CertKind::Server,
-            name: server.names.first().cloned().unwrap_or_default(),
+            name: crate::certs::primary_name(&server.names)
+                .unwrap_or_default()
+                .to_string(),
             fingerprint: server.fingerprint.clone(),
             not_after: server.not_after,
         }];

@@ -25,7 +25,9 @@ use chrono::{DateTime, Utc};
 
 pub use authority::CertificateAuthority;
 pub use inspect::{fingerprint_der, inspect_der, inspect_pem, issued_by, key_matches_cert};
-pub use names::{covers, is_ca_certificate, normalise_host, server_names, server_names_der};
+pub use names::{
+    covers, is_ca_certificate, normalise_host, primary_name, server_names, server_names_der,
+};
 pub use pkcs12::pkcs12;
 
 /// Everything that can go wrong while creating, loading or reading

@@ -57,6 +57,17 @@ pub fn server_names_der(der: &[u8]) -> Result<Vec<String>, CertError> {
     Ok(names)
 }
 
+/// The name to show for a server certificate: its first name that is not a
+/// loopback name (`localhost`, `127.0.0.1`, `::1`), else its first name.
+pub fn primary_name(names: &[String]) -> Option<&str> {
+    const LOOPBACK: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+    names
+        .iter()
+        .find(|n| !LOOPBACK.contains(&n.as_str()))
+        .or(names.first())
+        .map(String::as_str)
+}
+
 /// Whether a certificate carrying `names` is valid for `host` (exact match,
 /// or one `*.` wildcard label for DNS names).
 pub fn covers(names: &[String], host: &str) -> bool {
@@ -106,6 +117,11 @@ mod tests {
         assert!(covers(&names, "taxii.crc.example"));
         assert!(!covers(&names, "a.b.crc.example"));
         assert!(!covers(&names, "localhost"));
+        assert_eq!(primary_name(&names), Some("exchange.port.example"));
+        assert_eq!(
+            primary_name(&["localhost".to_string(), "::1".to_string()]),
+            Some("localhost")
+        );
         let ca_der = crate::certs::inspect::first_cert_der(ca.cert_pem()).unwrap();
         assert!(is_ca_certificate(&ca_der));
         let server_der = crate::certs::inspect::first_cert_der(&issued.cert_pem).unwrap();

@@ -412,7 +412,7 @@ fn list_expiring(ctx: &Ctx, member: Option<&str>, days: u32, json: bool) -> anyh
                 kind: CertKind::Server,
                 name: crate::certs::server_names(&pem)
                     .ok()
-                    .and_then(|n| n.into_iter().next())
+                    .and_then(|n| crate::certs::primary_name(&n).map(str::to_string))
                     .unwrap_or_default(),
                 fingerprint: info.fingerprint,
                 not_after: info.not_after,

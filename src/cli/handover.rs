@@ -92,7 +92,7 @@ pub fn check_free(out: &Path, ca_pem: &str) -> anyhow::Result<()> {
     }
     if connect.exists() {
         anyhow::bail!(
-            "{} already exists; choose another --out directory or move the old files away",
+            "{} already exists; give each member its own --out directory, or move the old files away",
             connect.display()
         );
     }
