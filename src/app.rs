@@ -10,6 +10,7 @@ use actix_web::{App, HttpMessage, HttpServer, web};
 use anyhow::Context;
 
 use crate::auth::extract::{LoggedMember, LoggedObjects};
+use crate::auth::tls::ServerTls;
 use crate::auth::{MemberRegistry, identity};
 use crate::config::Config;
 use crate::exchange::{Exchange, Settings};
@@ -22,6 +23,7 @@ pub struct Application {
     port: u16,
     server: Server,
     exchange: Exchange,
+    tls: Arc<ServerTls>,
 }
 
 /// Opens the store and builds the domain services from a configuration;
@@ -44,14 +46,21 @@ impl Application {
     /// Binds the listener (port 0 picks a free one) and prepares the server.
     pub fn build(config: Config) -> anyhow::Result<Application> {
         let (store, exchange) = open_exchange(&config)?;
-        // The configured body limit is what API roots advertise and enforce.
+        // The configured body limit is what the configured API root
+        // advertises and enforces, and the ceiling for every other root.
         for mut root in store.api_roots()? {
-            if root.max_content_length != config.limits.max_content_length {
-                root.max_content_length = config.limits.max_content_length;
+            let limit = if root.name == config.api_root {
+                config.limits.max_content_length
+            } else {
+                root.max_content_length
+                    .min(config.limits.max_content_length)
+            };
+            if root.max_content_length != limit {
+                root.max_content_length = limit;
                 store.upsert_api_root(root)?;
             }
         }
-        let tls = crate::auth::tls::server_config(
+        let (tls, tls_handle) = crate::auth::tls::server_config(
             &config.resolve(&config.tls.certificate),
             &config.resolve(&config.tls.key),
             &config.resolve(&config.tls.client_ca),
@@ -74,19 +83,25 @@ impl Application {
             allow_foreign_identities: config.auth.allow_foreign_identities,
             metrics: Default::default(),
         });
-        let listener = TcpListener::bind(config.listen)
+        let listener = TcpListener::bind(&config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let port = listener.local_addr()?.port();
         let max_body = config.limits.max_content_length;
+        let tls_data = web::Data::from(tls_handle.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(tls_data.clone())
                 .app_data(registry.clone())
                 .app_data(web::PayloadConfig::new(max_body as usize))
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
                     let state = req.app_data::<web::Data<State>>().cloned();
                     let method = req.method().to_string();
+                    let client = req
+                        .peer_addr()
+                        .map(|a| a.to_string())
+                        .unwrap_or_else(|| "-".into());
                     let path = req.path().to_string();
                     let fut = srv.call(req);
                     async move {
@@ -114,12 +129,13 @@ impl Application {
                             .get::<LoggedObjects>()
                             .map(|n| n.0);
                         tracing::info!(
+                            client = %client,
                             member = %member,
                             objects,
                             method = %method,
                             path = %path,
                             status = res.status().as_u16(),
-                            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                            duration_us = started.elapsed().as_micros() as u64,
                             "request"
                         );
                         Ok(res)
@@ -136,6 +152,7 @@ impl Application {
             port,
             server,
             exchange,
+            tls: tls_handle,
         })
     }
 
@@ -143,8 +160,10 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM (graceful: in-flight requests finish).
+    /// Serves until SIGINT/SIGTERM (graceful: in-flight requests finish);
+    /// SIGHUP reloads the server certificate.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.tls.spawn_watchers(self.exchange.store().clone());
         let exchange = self.exchange.clone();
         // Envelopes acknowledged as pending before a crash are finished now.
         std::thread::spawn(move || {

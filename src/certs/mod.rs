@@ -11,7 +11,9 @@
 //! return PEM text or DER bytes and callers decide where they are stored.
 
 mod authority;
+pub mod expiry;
 mod inspect;
+mod names;
 mod pkcs12;
 
 #[cfg(test)]
@@ -23,6 +25,9 @@ use chrono::{DateTime, Utc};
 
 pub use authority::CertificateAuthority;
 pub use inspect::{fingerprint_der, inspect_der, inspect_pem, issued_by, key_matches_cert};
+pub use names::{
+    covers, is_ca_certificate, normalise_host, primary_name, server_names, server_names_der,
+};
 pub use pkcs12::pkcs12;
 
 /// Everything that can go wrong while creating, loading or reading

@@ -144,10 +144,13 @@ impl Exchange {
                 )));
             }
         }
-        let detail = format!(
-            "{:?} read={} write={}",
-            grant.grantee, grant.read, grant.write
-        );
+        let access = match (grant.read, grant.write) {
+            (true, true) => "read and write",
+            (true, false) => "read",
+            (false, true) => "write",
+            (false, false) => "nothing",
+        };
+        let detail = format!("{}: {access}", grant.grantee);
         self.store.set_grant(grant.clone())?;
         self.audit_admin("grant-set", Some(grant.collection.to_string()), detail);
         Ok(())
@@ -177,13 +180,40 @@ impl Exchange {
     }
 }
 
+/// A member update in words for the audit log ("clearance amber, suspended").
+fn describe_update(u: &crate::store::MemberUpdate) -> String {
+    let mut parts = Vec::new();
+    if let Some(s) = &u.sector {
+        parts.push(format!("sector {s}"));
+    }
+    if let Some(c) = u.clearance {
+        parts.push(format!("clearance {c}"));
+    }
+    if let Some(c) = &u.contact {
+        parts.push(format!("contact {}", c.as_deref().unwrap_or("removed")));
+    }
+    if let Some(i) = &u.identity_ref {
+        parts.push(format!("identity {}", i.as_deref().unwrap_or("removed")));
+    }
+    match u.suspended {
+        Some(true) => parts.push("suspended".into()),
+        Some(false) => parts.push("resumed".into()),
+        None => {}
+    }
+    if parts.is_empty() {
+        "no change".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
 impl Exchange {
     pub fn update_member(
         &self,
         name: &str,
         update: crate::store::MemberUpdate,
     ) -> Result<Member, ExchangeError> {
-        let detail = format!("{update:?}");
+        let detail = describe_update(&update);
         let m = self.store.update_member(name, update)?;
         self.audit_admin("member-update", None, format!("{name}: {detail}"));
         Ok(m)
@@ -220,7 +250,7 @@ impl Exchange {
         self.audit_admin(
             "grant-remove",
             Some(collection.to_string()),
-            format!("{grantee:?}"),
+            grantee.to_string(),
         );
         Ok(())
     }

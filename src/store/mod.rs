@@ -102,6 +102,16 @@ pub enum Grantee {
     Sector(String),
 }
 
+impl std::fmt::Display for Grantee {
+    /// "member NAME" or "sector NAME", for messages and the audit log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Grantee::Member(m) => write!(f, "member {m}"),
+            Grantee::Sector(s) => write!(f, "sector {s}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Grant {
     pub collection: CollectionId,
@@ -305,6 +315,8 @@ pub trait Store: Send + Sync + 'static {
     // API roots and collections
     fn api_roots(&self) -> StoreResult<Vec<ApiRoot>>;
     fn upsert_api_root(&self, root: ApiRoot) -> StoreResult<()>;
+    /// Removes an API root that holds no collection (`Conflict` otherwise).
+    fn delete_api_root(&self, name: &str) -> StoreResult<()>;
     fn collections(&self) -> StoreResult<Vec<Collection>>;
     fn collection(&self, id: CollectionId) -> StoreResult<Option<Collection>>;
     fn create_collection(&self, new: NewCollection) -> StoreResult<Collection>;

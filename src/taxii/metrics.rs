@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests by route and status, latency histograms,
-//! objects ingested and refused, database size. `/metrics` is for the
+//! objects ingested and refused, database size, and the seconds until each
+//! certificate (server, community CA, members) expires. `/metrics` is for the
 //! operator's certificate only.
 
 use std::collections::BTreeMap;
@@ -12,6 +13,8 @@ use actix_web::{HttpResponse, web};
 
 use super::{Code, State, TaxiiError};
 use crate::auth::Caller;
+use crate::auth::tls::ServerTls;
+use crate::certs::expiry::Expiry;
 
 /// Latency bucket upper bounds, in seconds.
 const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
@@ -128,7 +131,41 @@ impl Metrics {
     }
 }
 
-pub async fn metrics(caller: Caller, state: web::Data<State>) -> Result<HttpResponse, TaxiiError> {
+/// Label values are quoted strings: backslash, quote and newline escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `breakwater_certificate_expiry_seconds{kind,name,fingerprint}`: negative
+/// once a certificate has expired. Alert on it, e.g. `< 30 * 86400`.
+pub fn render_expiries(expiries: &[Expiry], now: chrono::DateTime<chrono::Utc>) -> String {
+    let mut out = String::new();
+    let name = "breakwater_certificate_expiry_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Seconds until a certificate expires (server, community CA, each unrevoked member certificate).\n# TYPE {name} gauge"
+    );
+    for e in expiries {
+        let _ = writeln!(
+            out,
+            "{name}{{kind=\"{}\",name=\"{}\",fingerprint=\"{}\"}} {}",
+            e.kind.as_str(),
+            label(&e.name),
+            label(&e.fingerprint),
+            e.seconds_left(now)
+        );
+    }
+    out
+}
+
+pub async fn metrics(
+    caller: Caller,
+    state: web::Data<State>,
+    tls: Option<web::Data<ServerTls>>,
+) -> Result<HttpResponse, TaxiiError> {
     if !caller.member.is_operator {
         return Err(TaxiiError::new(
             Code::Forbidden,
@@ -136,8 +173,16 @@ pub async fn metrics(caller: Caller, state: web::Data<State>) -> Result<HttpResp
         ));
     }
     let store = state.exchange.store().clone();
-    let bytes = super::blocking(move || Ok(store.size_bytes().unwrap_or(0))).await?;
+    let (bytes, expiries) = super::blocking(move || {
+        let expiries = tls
+            .map(|tls| tls.expiries(store.as_ref()))
+            .unwrap_or_default();
+        Ok((store.size_bytes().unwrap_or(0), expiries))
+    })
+    .await?;
+    let mut body = state.metrics.render(bytes);
+    body.push_str(&render_expiries(&expiries, chrono::Utc::now()));
     Ok(HttpResponse::build(StatusCode::OK)
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(bytes)))
+        .body(body))
 }

@@ -171,7 +171,13 @@ pub(crate) fn denied(
         member: Some(caller.member.name.clone()),
         fingerprint: caller.fingerprint.clone(),
         collection: Some(collection.id.to_string()),
-        detail: Some(format!("{d:?}")),
+        detail: Some(
+            match d {
+                crate::auth::policy::Denied::Hidden => "no grant: answered as not found",
+                crate::auth::policy::Denied::Forbidden => "not granted",
+            }
+            .to_string(),
+        ),
         ..crate::store::AuditEvent::now(what, "refused")
     });
     match d {

@@ -12,6 +12,7 @@ mod filters;
 mod helpers;
 mod objects;
 mod operations;
+mod operator;
 mod pagination;
 mod smoke;
 mod status;

@@ -1,5 +1,6 @@
 //! SQLite backend: WAL, one writer thread, a pool of read-only connections.
 
+pub mod backup;
 mod migrations;
 mod sql;
 mod writer;
@@ -254,6 +255,20 @@ impl Store for SqliteStore {
             if root.is_default {
                 tx.execute(sql::API_ROOT_CLEAR_DEFAULT, [&root.name])?;
             }
+            tx.execute(sql::AUTH_REVISION_BUMP, [])?;
+            Ok(())
+        })
+    }
+
+    fn delete_api_root(&self, name: &str) -> StoreResult<()> {
+        let name = name.to_string();
+        self.writer.exec(move |tx| {
+            if tx.execute(sql::API_ROOT_DELETE, [&name])? == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "API root '{name}' does not exist or still holds collections"
+                )));
+            }
+            tx.execute(sql::AUTH_REVISION_BUMP, [])?;
             Ok(())
         })
     }

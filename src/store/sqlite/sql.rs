@@ -15,6 +15,10 @@ pub const API_ROOT_UPSERT: &str =
      ON CONFLICT(name) DO UPDATE SET title = excluded.title, description = excluded.description,
         max_content_length = excluded.max_content_length, is_default = excluded.is_default";
 pub const API_ROOT_CLEAR_DEFAULT: &str = "UPDATE api_roots SET is_default = 0 WHERE name <> ?1";
+pub const API_ROOT_DELETE: &str = "DELETE FROM api_roots WHERE name = ?1 AND NOT EXISTS (SELECT 1 FROM collections WHERE api_root = ?1)";
+/// API roots are served from the auth snapshot: a change must reload it.
+pub const AUTH_REVISION_BUMP: &str =
+    "UPDATE clock SET auth_revision = auth_revision + 1 WHERE id = 1";
 
 pub const COLLECTIONS: &str = "SELECT id, api_root, alias, title, description, tier, created
      FROM collections ORDER BY created, id";
@@ -177,4 +181,4 @@ pub const AUDIT_INSERT: &str =
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 pub const AUDIT_QUERY: &str =
     "SELECT at, member, fingerprint, action, collection, objects, outcome, detail FROM audit
-     WHERE (?1 IS NULL OR member = ?1) AND at >= ?2 ORDER BY id LIMIT ?3";
+     WHERE (?1 IS NULL OR member = ?1) AND at >= ?2 ORDER BY at, id LIMIT ?3";

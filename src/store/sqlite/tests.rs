@@ -313,3 +313,37 @@ fn queued_audit_events_are_in_the_file_once_the_store_is_dropped() {
         .unwrap();
     assert_eq!(n, 50);
 }
+
+/// Queued events are committed after durable ones that happened later; the
+/// log still reads in the order things happened.
+#[test]
+fn the_audit_log_lists_events_in_time_order_whatever_their_commit_order() {
+    let (_dir, store, _) = store();
+    let at = |micros| Timestamp::from_micros(micros);
+    store
+        .append_audit(AuditEvent {
+            at: at(2_000_000),
+            ..AuditEvent::now("member-add", "ok")
+        })
+        .unwrap();
+    store
+        .append_audit(AuditEvent {
+            at: at(1_000_000),
+            ..AuditEvent::now("poll-objects", "ok")
+        })
+        .unwrap();
+    let actions: Vec<String> = store
+        .audit(&AuditQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["poll-objects", "member-add"]);
+    let first = store
+        .audit(&AuditQuery {
+            limit: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(first[0].action, "poll-objects");
+}
