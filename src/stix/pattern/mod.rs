@@ -82,6 +82,9 @@ pub fn parse(pattern: &str) -> Result<(), PatternError> {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::{MAX_NESTING, PatternError, parse};
 
