@@ -38,6 +38,8 @@ pub struct Config {
     pub auth: Auth,
     #[serde(default)]
     pub log: Log,
+    #[serde(default)]
+    pub push: Push,
     /// Directory the file was read from; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -109,6 +111,32 @@ pub struct Auth {
     pub allow_foreign_identities: bool,
 }
 
+/// Live push (`GET .../collections/{id}/stream/`, Server-Sent Events).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Push {
+    /// Seconds between heartbeat comments on an idle stream.
+    pub heartbeat_seconds: u64,
+    /// Open streams on this server, all members together; past it, 503.
+    pub max_streams: usize,
+    /// Open streams of one member (its tools times the collections they follow).
+    pub max_streams_per_member: usize,
+    /// A stream with undelivered events whose reader took nothing for this
+    /// many seconds is disconnected (it resumes from its last event id).
+    pub slow_subscriber_seconds: u64,
+}
+
+impl Default for Push {
+    fn default() -> Self {
+        Push {
+            heartbeat_seconds: 15,
+            max_streams: 1000,
+            max_streams_per_member: 20,
+            slow_subscriber_seconds: 30,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Log {
@@ -148,6 +176,7 @@ impl Config {
             limits: Limits::default(),
             auth: Auth::default(),
             log: Log::default(),
+            push: Push::default(),
             base_dir: PathBuf::new(),
         }
     }
@@ -199,6 +228,16 @@ impl Config {
                 "BREAKWATER_TOKENS" => self.auth.tokens = parse(&name, &value)?,
                 "BREAKWATER_LOG_FORMAT" => self.log.format = value,
                 "BREAKWATER_LOG" => self.log.level = value,
+                "BREAKWATER_PUSH_HEARTBEAT_SECONDS" => {
+                    self.push.heartbeat_seconds = parse(&name, &value)?
+                }
+                "BREAKWATER_PUSH_MAX_STREAMS" => self.push.max_streams = parse(&name, &value)?,
+                "BREAKWATER_PUSH_MAX_STREAMS_PER_MEMBER" => {
+                    self.push.max_streams_per_member = parse(&name, &value)?
+                }
+                "BREAKWATER_PUSH_SLOW_SUBSCRIBER_SECONDS" => {
+                    self.push.slow_subscriber_seconds = parse(&name, &value)?
+                }
                 _ => {}
             }
         }
