@@ -188,7 +188,7 @@ impl Application {
 }
 
 /// Resolves when the process is asked to stop (SIGINT, or SIGTERM on Unix).
-async fn stopping() {
+pub(crate) async fn stopping() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

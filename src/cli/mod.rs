@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod certs;
 mod config;
+mod follow;
 mod grants;
 mod members;
 mod serve;
@@ -80,6 +81,8 @@ pub enum Command {
     Import(transfer::ImportArgs),
     /// Export a collection as one STIX bundle, streamed.
     Export(transfer::ExportArgs),
+    /// Follow a collection's live push stream: one JSON object per line on standard output.
+    Follow(follow::FollowArgs),
     /// Validate STIX 2.1 files offline (no configuration or database needed); exits 1 if any object is invalid.
     Validate(validate::ValidateArgs),
 }
@@ -142,6 +145,7 @@ pub fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Import(args) => transfer::import(&Ctx::open(&cli.global)?, args),
         Command::Export(args) => transfer::export(&Ctx::open(&cli.global)?, args),
         Command::Validate(args) => validate::run(&args),
+        Command::Follow(args) => follow::run(&args),
     }
 }
 

@@ -704,3 +704,115 @@ async fn an_idle_stream_carries_heartbeats_and_metrics_count_streams_and_events(
     assert!(metric(&app, "breakwater_push_events_total").await >= 1.0);
     assert!(metric(&app, "breakwater_push_delivery_seconds_count").await >= 1.0);
 }
+
+/// A running `breakwater follow`, its standard output line by line.
+struct Follow {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Follow {
+    fn start(dir: &std::path::Path, collection_url: &str, state: &std::path::Path) -> Follow {
+        use std::io::BufRead;
+        let mut child = crate::binary::breakwater()
+            .args(["follow", "--url", collection_url])
+            .arg("--cert")
+            .arg(dir.join("members/operator.pem"))
+            .arg("--key")
+            .arg(dir.join("members/operator-key.pem"))
+            .arg("--cacert")
+            .arg(dir.join("ca/ca.pem"))
+            .arg("--state")
+            .arg(state)
+            // Only used while the state file holds no position.
+            .args(["--added-after", "1970-01-01T00:00:00Z"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawn follow");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Follow { child, lines }
+    }
+
+    /// The ids of the next `n` printed objects (each line one JSON object).
+    fn ids(&self, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|_| {
+                let line = self
+                    .lines
+                    .recv_timeout(PATIENCE)
+                    .expect("follow printed nothing");
+                let object: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
+                object["id"].as_str().unwrap().to_string()
+            })
+            .collect()
+    }
+
+    /// SIGTERM: it finishes the event in hand and exits successfully.
+    fn stop(mut self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "follow exited with {exit}");
+    }
+}
+
+impl Drop for Follow {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn follow_prints_json_lines_and_resumes_from_its_state_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let report = crate::binary::init(&dir);
+    let server = crate::binary::Server::start(&dir, &[]);
+    let operator = server.operator();
+    let collection_url = format!(
+        "{}/crc/collections/{}/",
+        server.base(),
+        crate::binary::green_id(&report)
+    );
+    let objects_url = format!("{collection_url}objects/");
+    let state = tmp.path().join("follow.state");
+    let batch = |n: usize, name: &str| -> Vec<Value> {
+        (0..n).map(|i| indicator(&format!("{name} {i}"))).collect()
+    };
+
+    let first = batch(3, "before follow starts");
+    operator.push(&objects_url, first.clone()).await;
+    let follow = Follow::start(&dir, &collection_url, &state);
+    assert_eq!(follow.ids(3), ids(&first));
+    follow.stop();
+    assert!(state.is_file(), "no state file");
+
+    // Pushed while nobody follows; the restart resumes from the state file.
+    let missed = batch(4, "while follow is down");
+    operator.push(&objects_url, missed.clone()).await;
+    let follow = Follow::start(&dir, &collection_url, &state);
+    assert_eq!(follow.ids(4), ids(&missed));
+    let live = batch(2, "live");
+    operator.push(&objects_url, live.clone()).await;
+    assert_eq!(follow.ids(2), ids(&live));
+    follow.stop();
+
+    let all = [first, missed, live].concat();
+    assert_eq!(ids(&poll_all(&operator, &objects_url).await), ids(&all));
+}
