@@ -1047,7 +1047,11 @@ struct PushShared {
 
 /// One subscriber: reads its stream until told to stop, recording each
 /// object's latency from its 202.
-async fn subscriber(client: reqwest::Client, url: String, shared: Arc<PushShared>) -> Result<(), String> {
+async fn subscriber(
+    client: reqwest::Client,
+    url: String,
+    shared: Arc<PushShared>,
+) -> Result<(), String> {
     let mut response = client
         .get(&url)
         .header(ACCEPT, "text/event-stream")
@@ -1281,7 +1285,11 @@ impl Breakwater {
     }
 
     fn objects_url(&self, alias: &str) -> String {
-        format!("{}collections/{}/objects/", self.base, self.collection_id(alias))
+        format!(
+            "{}collections/{}/objects/",
+            self.base,
+            self.collection_id(alias)
+        )
     }
 }
 
