@@ -287,4 +287,29 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("BREAKWATER_MAX_PAGE_SIZE"));
     }
+
+    #[test]
+    fn push_settings_have_defaults_and_environment_names() {
+        let config = Config::for_data_dir("127.0.0.1:8443".parse().unwrap());
+        assert_eq!(config.push.max_streams, 1000);
+        assert_eq!(config.push.heartbeat_seconds, 15);
+        let config = config
+            .with_env([
+                (
+                    "BREAKWATER_PUSH_MAX_STREAMS_PER_MEMBER".to_string(),
+                    "3".to_string(),
+                ),
+                (
+                    "BREAKWATER_PUSH_SLOW_SUBSCRIBER_SECONDS".to_string(),
+                    "5".to_string(),
+                ),
+            ])
+            .unwrap();
+        assert_eq!(config.push.max_streams_per_member, 3);
+        assert_eq!(config.push.slow_subscriber_seconds, 5);
+        let file = "version = 1\nlisten = \"127.0.0.1:1\"\ndatabase = \"db\"\napi_root = \"crc\"\n[tls]\ncertificate = \"a\"\nkey = \"b\"\nclient_ca = \"c\"\nca_key = \"d\"\n[push]\nheartbeat_seconds = 5\n";
+        let parsed: Config = toml::from_str(file).unwrap();
+        assert_eq!(parsed.push.heartbeat_seconds, 5);
+        assert_eq!(parsed.push.max_streams, 1000);
+    }
 }
