@@ -82,6 +82,7 @@ impl Application {
             max_page_size: config.limits.max_page_size.max(1),
             allow_foreign_identities: config.auth.allow_foreign_identities,
             metrics: Default::default(),
+            streams: taxii::stream::Streams::new((&config.push).into()),
         });
         let listener = TcpListener::bind(&config.listen)
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -143,7 +144,10 @@ impl Application {
                 })
                 .configure(taxii::configure)
         })
-        .on_connect(identity::capture)
+        .on_connect(|conn, data| {
+            identity::capture(conn, data);
+            taxii::stream::capture_socket(conn, data);
+        })
         .keep_alive(Duration::from_secs(75))
         .client_request_timeout(Duration::from_secs(30))
         .listen_rustls_0_23(listener, tls)?
@@ -180,6 +184,48 @@ impl Application {
                 let _ = web::block(move || ex.purge_statuses(crate::model::Timestamp::now())).await;
             }
         });
+        // Live push: find writes of other processes for collections with
+        // subscribers, and end every stream when the server is told to stop
+        // (a graceful stop would otherwise wait for them).
+        let exchange = self.exchange.clone();
+        actix_rt::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if exchange.push().watched() > 0 {
+                    let ex = exchange.clone();
+                    let _ = web::block(move || ex.push().probe(ex.store().as_ref())).await;
+                }
+            }
+        });
+        let push = self.exchange.push().clone();
+        actix_rt::spawn(async move {
+            stopping().await;
+            push.close_all();
+        });
         self.server.await
+    }
+}
+
+/// Resolves when the process is asked to stop (SIGINT, or SIGTERM on Unix).
+pub(crate) async fn stopping() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

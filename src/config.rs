@@ -44,6 +44,8 @@ pub struct Config {
     pub auth: Auth,
     #[serde(default)]
     pub log: Log,
+    #[serde(default)]
+    pub push: Push,
     /// Directory the file was read from; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -113,6 +115,32 @@ pub struct Auth {
     pub tokens: bool,
     /// Accept objects whose `created_by_ref` names another member's identity.
     pub allow_foreign_identities: bool,
+}
+
+/// Live push (`GET .../collections/{id}/stream/`, Server-Sent Events).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Push {
+    /// Seconds between heartbeat comments on an idle stream.
+    pub heartbeat_seconds: u64,
+    /// Open streams on this server, all members together; past it, 503.
+    pub max_streams: usize,
+    /// Open streams of one member (its tools times the collections they follow).
+    pub max_streams_per_member: usize,
+    /// A stream with undelivered events whose reader took nothing for this
+    /// many seconds is disconnected (it resumes from its last event id).
+    pub slow_subscriber_seconds: u64,
+}
+
+impl Default for Push {
+    fn default() -> Self {
+        Push {
+            heartbeat_seconds: 15,
+            max_streams: 1000,
+            max_streams_per_member: 20,
+            slow_subscriber_seconds: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,6 +217,7 @@ impl Config {
             limits: Limits::default(),
             auth: Auth::default(),
             log: Log::default(),
+            push: Push::default(),
             base_dir: PathBuf::new(),
         }
     }
@@ -262,6 +291,16 @@ impl Config {
                 }
                 "BREAKWATER_LOG_FORMAT" => self.log.format = value,
                 "BREAKWATER_LOG" => self.log.level = value,
+                "BREAKWATER_PUSH_HEARTBEAT_SECONDS" => {
+                    self.push.heartbeat_seconds = parse(&name, &value)?
+                }
+                "BREAKWATER_PUSH_MAX_STREAMS" => self.push.max_streams = parse(&name, &value)?,
+                "BREAKWATER_PUSH_MAX_STREAMS_PER_MEMBER" => {
+                    self.push.max_streams_per_member = parse(&name, &value)?
+                }
+                "BREAKWATER_PUSH_SLOW_SUBSCRIBER_SECONDS" => {
+                    self.push.slow_subscriber_seconds = parse(&name, &value)?
+                }
                 _ => {}
             }
         }
@@ -571,6 +610,30 @@ const KEY_DOCS: &[KeyDoc] = &[
         key: "log.level",
         doc: "A tracing filter such as \"info\" or \"breakwater=debug\"; RUST_LOG works too.",
         env: Some("BREAKWATER_LOG"),
+        example: None,
+    },
+    KeyDoc {
+        key: "push.heartbeat_seconds",
+        doc: "Seconds between comment lines on an idle live-push stream, so proxies and clients notice a dead connection.",
+        env: Some("BREAKWATER_PUSH_HEARTBEAT_SECONDS"),
+        example: None,
+    },
+    KeyDoc {
+        key: "push.max_streams",
+        doc: "Open live-push streams on this server, all members together; past it, 503 with Retry-After.",
+        env: Some("BREAKWATER_PUSH_MAX_STREAMS"),
+        example: None,
+    },
+    KeyDoc {
+        key: "push.max_streams_per_member",
+        doc: "Open live-push streams of one member (its tools times the collections they follow); past it, 503 with Retry-After.",
+        env: Some("BREAKWATER_PUSH_MAX_STREAMS_PER_MEMBER"),
+        example: None,
+    },
+    KeyDoc {
+        key: "push.slow_subscriber_seconds",
+        doc: "A stream whose reader took nothing this long while events waited is disconnected; it resumes from its last event id.",
+        env: Some("BREAKWATER_PUSH_SLOW_SUBSCRIBER_SECONDS"),
         example: None,
     },
 ];
@@ -896,5 +959,30 @@ mod tests {
         let err = Config::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("it is a directory, not a file"), "{err}");
         assert!(!err.contains("os error"), "{err}");
+    }
+
+    #[test]
+    fn push_settings_have_defaults_and_environment_names() {
+        let config = Config::for_data_dir("127.0.0.1:8443".parse().unwrap());
+        assert_eq!(config.push.max_streams, 1000);
+        assert_eq!(config.push.heartbeat_seconds, 15);
+        let config = config
+            .with_env([
+                (
+                    "BREAKWATER_PUSH_MAX_STREAMS_PER_MEMBER".to_string(),
+                    "3".to_string(),
+                ),
+                (
+                    "BREAKWATER_PUSH_SLOW_SUBSCRIBER_SECONDS".to_string(),
+                    "5".to_string(),
+                ),
+            ])
+            .unwrap();
+        assert_eq!(config.push.max_streams_per_member, 3);
+        assert_eq!(config.push.slow_subscriber_seconds, 5);
+        let file = "version = 1\nlisten = \"127.0.0.1:1\"\ndatabase = \"db\"\napi_root = \"crc\"\n[tls]\ncertificate = \"a\"\nkey = \"b\"\nclient_ca = \"c\"\nca_key = \"d\"\n[push]\nheartbeat_seconds = 5\n";
+        let parsed: Config = toml::from_str(file).unwrap();
+        assert_eq!(parsed.push.heartbeat_seconds, 5);
+        assert_eq!(parsed.push.max_streams, 1000);
     }
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 mod error;
 pub mod ingest;
+pub mod push;
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ pub struct Exchange {
     store: Arc<dyn Store>,
     validator: Arc<Validator>,
     settings: Settings,
+    push: push::Hub,
 }
 
 impl Exchange {
@@ -45,6 +47,7 @@ impl Exchange {
             store,
             validator,
             settings,
+            push: push::Hub::default(),
         }
     }
 

@@ -1,12 +1,13 @@
 //! Prometheus metrics: requests by route and status, latency histograms,
-//! objects ingested and refused, database size, and the seconds until each
-//! certificate (server, community CA, members) expires. `/metrics` is for the
+//! objects ingested and refused, database size, live push streams, and the
+//! seconds until each certificate (server, community CA, members) expires.
+//! `/metrics` is for the
 //! operator's certificate only.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -32,6 +33,14 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     pub objects_ingested: AtomicU64,
     pub objects_refused: AtomicU64,
+    /// Live push streams open now.
+    pub streams_open: AtomicI64,
+    /// Push events (envelopes of objects) handed to subscribers' connections.
+    pub stream_events: AtomicU64,
+    /// Push streams cut because their reader did not keep up.
+    pub streams_slow: AtomicU64,
+    /// From a commit being noticed to its objects' event being written.
+    delivery: Mutex<Histogram>,
 }
 
 impl Metrics {
@@ -46,6 +55,17 @@ impl Metrics {
             .or_default() += 1;
         let mut latency = self.latency.lock().unwrap_or_else(|p| p.into_inner());
         let h = latency.entry(route).or_default();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                h.counts[i] += 1;
+            }
+        }
+        h.sum += seconds;
+        h.count += 1;
+    }
+
+    pub fn observe_delivery(&self, seconds: f64) {
+        let mut h = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
         for (i, bound) in BUCKETS.iter().enumerate() {
             if seconds <= *bound {
                 h.counts[i] += 1;
@@ -123,11 +143,50 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
             );
         }
+        self.render_push(&mut out);
         let _ = writeln!(
             out,
             "# HELP breakwater_database_bytes Size of the database and its WAL.\n# TYPE breakwater_database_bytes gauge\nbreakwater_database_bytes {database_bytes}"
         );
         out
+    }
+}
+
+impl Metrics {
+    fn render_push(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP breakwater_push_streams_open Live push streams open now.\n# TYPE breakwater_push_streams_open gauge\nbreakwater_push_streams_open {}",
+            self.streams_open.load(Ordering::Relaxed)
+        );
+        for (name, help, value) in [
+            (
+                "breakwater_push_events_total",
+                "Push events written to subscribers.",
+                self.stream_events.load(Ordering::Relaxed),
+            ),
+            (
+                "breakwater_push_slow_disconnects_total",
+                "Push subscribers disconnected for not keeping up.",
+                self.streams_slow.load(Ordering::Relaxed),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        let name = "breakwater_push_delivery_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} From a write's commit to its push event being written.\n# TYPE {name} histogram"
+        );
+        let h = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
+        for (bound, n) in BUCKETS.iter().zip(h.counts) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
+        let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", h.sum, h.count);
     }
 }
 

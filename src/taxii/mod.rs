@@ -12,6 +12,7 @@ pub mod metrics;
 mod objects;
 pub mod query;
 mod status;
+pub mod stream;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -35,6 +36,8 @@ pub struct State {
     /// Let members publish objects whose `created_by_ref` is another member's identity.
     pub allow_foreign_identities: bool,
     pub metrics: metrics::Metrics,
+    /// Open live push streams and their limits.
+    pub streams: stream::Streams,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +77,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             endpoint("/{root}/collections/{collection}/objects/")
                 .route(web::get().to(objects::list))
                 .route(web::post().to(objects::add)),
+        )
+        .service(
+            endpoint("/{root}/collections/{collection}/stream/")
+                .route(web::get().to(stream::stream)),
         )
         .service(
             endpoint("/{root}/collections/{collection}/objects/{object}/")

@@ -17,4 +17,5 @@ mod pagination;
 mod smoke;
 mod status;
 mod stix_fixtures;
+mod stream;
 mod versions;
