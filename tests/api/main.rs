@@ -15,4 +15,5 @@ mod pagination;
 mod smoke;
 mod status;
 mod stix_fixtures;
+mod storage;
 mod versions;
