@@ -3,6 +3,7 @@
 
 mod access;
 mod binary;
+mod certificates;
 mod clients;
 mod community;
 mod concurrency;
