@@ -30,8 +30,12 @@ pub struct Application {
 /// shared by `serve` and the CLI commands that change data.
 pub fn open_exchange(config: &Config) -> anyhow::Result<(Arc<SqliteStore>, Exchange)> {
     let db = config.resolve(&config.database);
+    let options = crate::store::sqlite::Options {
+        max_database_bytes: config.limits.max_database_bytes,
+        ..Default::default()
+    };
     let store = Arc::new(
-        SqliteStore::open(&db)
+        SqliteStore::open_with(&db, &options)
             .with_context(|| format!("cannot open the database {}", db.display()))?,
     );
     let settings = Settings {
@@ -181,7 +185,7 @@ impl Application {
             loop {
                 tick.tick().await;
                 let ex = exchange.clone();
-                let _ = web::block(move || ex.purge_statuses(crate::model::Timestamp::now())).await;
+                let _ = web::block(move || ex.housekeeping(crate::model::Timestamp::now())).await;
             }
         });
         // Live push: find writes of other processes for collections with

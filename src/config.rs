@@ -95,6 +95,10 @@ pub struct Limits {
     pub background_threshold: usize,
     /// Hours a completed status stays retrievable.
     pub status_retention_hours: u32,
+    /// The database file may not grow beyond this many bytes; writes then
+    /// fail as on a full disk (507) while reads go on. Unset: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_database_bytes: Option<u64>,
 }
 
 impl Default for Limits {
@@ -104,6 +108,7 @@ impl Default for Limits {
             max_page_size: 1000,
             background_threshold: 10_000,
             status_retention_hours: 24,
+            max_database_bytes: None,
         }
     }
 }
@@ -280,6 +285,9 @@ impl Config {
                 }
                 "BREAKWATER_STATUS_RETENTION_HOURS" => {
                     self.limits.status_retention_hours = parse(&name, &value)?
+                }
+                "BREAKWATER_MAX_DATABASE_BYTES" => {
+                    self.limits.max_database_bytes = Some(parse(&name, &value)?)
                 }
                 "BREAKWATER_TOKENS" => self.auth.tokens = parse(&name, &value)?,
                 "BREAKWATER_PUBLIC_URL" => {
@@ -587,6 +595,12 @@ const KEY_DOCS: &[KeyDoc] = &[
         doc: "Hours a completed status stays readable.",
         env: Some("BREAKWATER_STATUS_RETENTION_HOURS"),
         example: None,
+    },
+    KeyDoc {
+        key: "limits.max_database_bytes",
+        doc: "Largest size of the database file in bytes; beyond it writes fail as on a full disk (507, /health degraded) while reads go on. Unset: no limit.",
+        env: Some("BREAKWATER_MAX_DATABASE_BYTES"),
+        example: Some("10737418240"),
     },
     KeyDoc {
         key: "auth.tokens",

@@ -3,6 +3,7 @@
 
 mod access;
 mod binary;
+mod certificates;
 mod clients;
 mod community;
 mod concurrency;
@@ -17,5 +18,6 @@ mod pagination;
 mod smoke;
 mod status;
 mod stix_fixtures;
+mod storage;
 mod stream;
 mod versions;
