@@ -17,6 +17,7 @@ use actix_web::{App, HttpMessage, ResponseError, web};
 use anyhow::Context;
 
 use crate::auth::extract::{LoggedMember, LoggedObjects, MemberLimits, MemberPermit};
+use crate::auth::tls::ServerTls;
 use crate::auth::{MemberRegistry, identity};
 use crate::config::Config;
 use crate::exchange::{Exchange, Settings};
@@ -36,14 +37,19 @@ pub struct Application {
     port: u16,
     server: Server,
     exchange: Exchange,
+    tls: Arc<ServerTls>,
 }
 
 /// Opens the store and builds the domain services from a configuration;
 /// shared by `serve` and the CLI commands that change data.
 pub fn open_exchange(config: &Config) -> anyhow::Result<(Arc<SqliteStore>, Exchange)> {
     let db = config.resolve(&config.database);
+    let options = crate::store::sqlite::Options {
+        max_database_bytes: config.limits.max_database_bytes,
+        ..Default::default()
+    };
     let store = Arc::new(
-        SqliteStore::open(&db)
+        SqliteStore::open_with(&db, &options)
             .with_context(|| format!("cannot open the database {}", db.display()))?,
     );
     let settings = Settings {
@@ -98,14 +104,21 @@ impl Application {
     pub fn build(config: Config) -> anyhow::Result<Application> {
         crate::telemetry::install_panic_hook();
         let (store, exchange) = open_exchange(&config)?;
-        // The configured body limit is what API roots advertise and enforce.
+        // The configured body limit is what the configured API root
+        // advertises and enforces, and the ceiling for every other root.
         for mut root in store.api_roots()? {
-            if root.max_content_length != config.limits.max_content_length {
-                root.max_content_length = config.limits.max_content_length;
+            let limit = if root.name == config.api_root {
+                config.limits.max_content_length
+            } else {
+                root.max_content_length
+                    .min(config.limits.max_content_length)
+            };
+            if root.max_content_length != limit {
+                root.max_content_length = limit;
                 store.upsert_api_root(root)?;
             }
         }
-        let tls = crate::auth::tls::server_config(
+        let (tls, tls_handle) = crate::auth::tls::server_config(
             &config.resolve(&config.tls.certificate),
             &config.resolve(&config.tls.key),
             &config.resolve(&config.tls.client_ca),
@@ -115,6 +128,10 @@ impl Application {
             MemberRegistry::new(store.clone() as Arc<dyn Store>, config.auth.tokens)
                 .context("cannot load members")?,
         );
+        let listener = TcpListener::bind(&config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let local = listener.local_addr()?;
+        let port = local.port();
         let state = web::Data::new(State {
             exchange: exchange.clone(),
             cursor_key: CursorKey::new(&store.cursor_key().context("cannot read the token key")?),
@@ -122,6 +139,8 @@ impl Application {
                 title: config.discovery.title.clone(),
                 description: config.discovery.description.clone(),
                 contact: config.discovery.contact.clone(),
+                public_url: config.public_url.clone(),
+                listen: local,
             },
             max_page_size: config.limits.max_page_size.max(1),
             allow_foreign_identities: config.auth.allow_foreign_identities,
@@ -134,20 +153,19 @@ impl Application {
                 bytes_per_sec: config.limits.min_upload_rate,
                 grace: Duration::from_secs(config.limits.upload_grace_secs),
             },
+            streams: taxii::stream::Streams::new((&config.push).into()),
         });
-        let listener = TcpListener::bind(config.listen)
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let local = listener.local_addr()?;
-        let port = local.port();
         let max_body = config.limits.max_content_length;
         let member_limits =
             web::Data::new(MemberLimits::new(config.limits.max_requests_per_member));
         let send_timeout = Duration::from_secs(config.limits.send_timeout_secs.max(1));
         let stalled = state.metrics.stalled_connections_closed.clone();
         let panics = state.metrics.panics_caught.clone();
+        let tls_data = web::Data::from(tls_handle.clone());
         let app = move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(tls_data.clone())
                 .app_data(registry.clone())
                 .app_data(member_limits.clone())
                 .app_data(web::PayloadConfig::new(max_body as usize))
@@ -155,6 +173,10 @@ impl Application {
                     let started = Instant::now();
                     let state = req.app_data::<web::Data<State>>().cloned();
                     let method = req.method().to_string();
+                    let client = req
+                        .peer_addr()
+                        .map(|a| a.to_string())
+                        .unwrap_or_else(|| "-".into());
                     let path = req.path().to_string();
                     let fut = srv.call(req);
                     async move {
@@ -191,12 +213,13 @@ impl Application {
                             .get::<LoggedObjects>()
                             .map(|n| n.0);
                         tracing::info!(
+                            client = %client,
                             member = %member,
                             objects,
                             method = %method,
                             path = %path,
                             status = res.status().as_u16(),
-                            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                            duration_us = started.elapsed().as_micros() as u64,
                             "request"
                         );
                         Ok(res)
@@ -206,9 +229,11 @@ impl Application {
         };
         // What actix-web's `HttpServer::listen_rustls_0_23` assembles, with
         // the send timeout (`taxii::transport`) between the socket and TLS,
-        // where HttpServer offers no hook. The app config is actix-web's default:
-        // nothing here builds URLs from it (`connection_info()` would report
-        // `http` for requests without an absolute URI).
+        // where HttpServer offers no hook. The app config is actix-web's
+        // default (its `local_addr()` is not the listen address, and
+        // `connection_info()` would report `http` for requests without an
+        // absolute URI): nothing reads it; discovery takes the listen address
+        // from `DiscoveryInfo::listen`.
         let server = actix_server::Server::build()
             .listen("breakwater", listener, move || {
                 let http = HttpService::build()
@@ -218,9 +243,11 @@ impl Application {
                     .local_addr(local)
                     .on_connect_ext(|io: &Connection, data: &mut Extensions| {
                         let (tcp, session) = io.get_ref();
+                        let socket = tcp.get_ref();
                         // Small responses go out at once instead of waiting on a delayed ACK.
-                        let _ = tcp.get_ref().set_nodelay(true);
-                        identity::capture(session, data)
+                        let _ = socket.set_nodelay(true);
+                        identity::capture(session, data);
+                        taxii::stream::capture_socket(socket, data);
                     })
                     .finish(catch_panics(
                         map_config(app(), |_| AppConfig::default()),
@@ -269,6 +296,7 @@ impl Application {
             port,
             server,
             exchange,
+            tls: tls_handle,
         })
     }
 
@@ -276,8 +304,10 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM (graceful: in-flight requests finish).
+    /// Serves until SIGINT/SIGTERM (graceful: in-flight requests finish);
+    /// SIGHUP reloads the server certificate.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.tls.spawn_watchers(self.exchange.store().clone());
         let exchange = self.exchange.clone();
         // Envelopes acknowledged as pending before a crash are finished now.
         std::thread::spawn(move || {
@@ -291,10 +321,52 @@ impl Application {
             loop {
                 tick.tick().await;
                 let ex = exchange.clone();
-                let _ = web::block(move || ex.purge_statuses(crate::model::Timestamp::now())).await;
+                let _ = web::block(move || ex.housekeeping(crate::model::Timestamp::now())).await;
             }
         });
+        // Live push: find writes of other processes for collections with
+        // subscribers, and end every stream when the server is told to stop
+        // (a graceful stop would otherwise wait for them).
+        let exchange = self.exchange.clone();
+        actix_rt::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if exchange.push().watched() > 0 {
+                    let ex = exchange.clone();
+                    let _ = web::block(move || ex.push().probe(ex.store().as_ref())).await;
+                }
+            }
+        });
+        let push = self.exchange.push().clone();
+        actix_rt::spawn(async move {
+            stopping().await;
+            push.close_all();
+        });
         self.server.await
+    }
+}
+
+/// Resolves when the process is asked to stop (SIGINT, or SIGTERM on Unix).
+pub(crate) async fn stopping() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -1,5 +1,5 @@
-//! Logging: human-readable on a terminal, JSON with `--log-format json`;
-//! the filter comes from `BREAKWATER_LOG` or `RUST_LOG`.
+//! Logging: human-readable text (coloured only on a terminal), JSON with
+//! `--log-format json`; the filter comes from `BREAKWATER_LOG` or `RUST_LOG`.
 //!
 //! Panics on the server's threads are one log line, never a backtrace: a
 //! panic that a member's request can provoke must not flood the log. Where
@@ -10,6 +10,7 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::io::IsTerminal;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -22,8 +23,11 @@ pub fn init(format: &str, default_level: &str) {
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(default_level));
+    // Colour codes only where a person reads them: a journal, a file or a
+    // pipe gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if format == "json" {
         builder.json().flatten_event(true).try_init()

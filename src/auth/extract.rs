@@ -104,7 +104,16 @@ fn resolve(
     if fingerprint.is_none() && token.is_none() {
         return Err(AuthError::NoCredentials);
     }
-    let snapshot = registry.current()?;
+    judge(registry.current()?, fingerprint, token)
+}
+
+/// Who the credentials stand for in `snapshot`: the one decision every
+/// request makes, also re-made by long-lived responses while they run.
+fn judge(
+    snapshot: Arc<Snapshot>,
+    fingerprint: Option<&str>,
+    token: Option<&str>,
+) -> Result<Caller, AuthError> {
     let now = Timestamp::now();
     let by_cert = fingerprint
         .map(|fp| snapshot.member_for_certificate(fp, now))
@@ -125,6 +134,38 @@ fn resolve(
         fingerprint: fingerprint.map(str::to_string),
         snapshot,
     })
+}
+
+/// The credentials a request presented, kept by a long-lived response (the
+/// push stream) to judge its caller again, against newer snapshots, while it
+/// runs: a revoked certificate or token, a suspension, ends it.
+#[derive(Clone)]
+pub struct Credentials {
+    fingerprint: Option<String>,
+    token: Option<String>,
+}
+
+impl Credentials {
+    /// What the request presented, read as the `Caller` extractor reads it.
+    pub fn of(req: &HttpRequest) -> Credentials {
+        let tokens = req
+            .app_data::<web::Data<MemberRegistry>>()
+            .is_some_and(|r| r.tokens_enabled());
+        Credentials {
+            fingerprint: req
+                .conn_data::<PeerCertificate>()
+                .map(|p| p.fingerprint.clone()),
+            token: if tokens { bearer_or_basic(req) } else { None },
+        }
+    }
+
+    /// The caller now, judged exactly as a new request would be.
+    pub fn judge(&self, snapshot: Arc<Snapshot>) -> Result<Caller, AuthError> {
+        if self.fingerprint.is_none() && self.token.is_none() {
+            return Err(AuthError::NoCredentials);
+        }
+        judge(snapshot, self.fingerprint.as_deref(), self.token.as_deref())
+    }
 }
 
 /// The API token from `Authorization: Bearer <t>` or `Basic` (any user name,

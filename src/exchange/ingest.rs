@@ -43,17 +43,21 @@ impl Exchange {
             // Durable before the 202: a crash from here on resumes at start-up.
             let pending = self.store.begin_pending(&batch)?;
             let store = self.store.clone();
+            let push = self.push.clone();
             std::thread::spawn(move || {
                 let status = batch.status_id.clone();
-                if let Err(e) = store.ingest(batch) {
+                match store.ingest(batch) {
+                    Ok(done) => push.committed(done.collection),
                     // The payload stays in the database; the next start resumes it.
-                    tracing::error!(error = %e, %status, "background ingest failed");
+                    Err(e) => tracing::error!(error = %e, %status, "background ingest failed"),
                 }
                 return_freed_memory();
             });
             return Ok(pending);
         }
-        Ok(self.store.ingest(batch)?)
+        let status = self.store.ingest(batch)?;
+        self.push.committed(status.collection);
+        Ok(status)
     }
 
     /// Parses the envelope and judges every object into a batch for storage.
@@ -90,7 +94,8 @@ impl Exchange {
         let n = batches.len();
         for batch in batches {
             tracing::info!(status = %batch.status_id, objects = batch.accepted.len(), "resuming a pending ingest");
-            self.store.ingest(batch)?;
+            let status = self.store.ingest(batch)?;
+            self.push.committed(status.collection);
         }
         if n > 0 {
             return_freed_memory();

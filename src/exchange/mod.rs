@@ -5,6 +5,7 @@ pub mod admin;
 pub mod envelope;
 mod error;
 pub mod ingest;
+pub mod push;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub struct Exchange {
     store: Arc<dyn Store>,
     validator: Arc<Validator>,
     settings: Settings,
+    push: push::Hub,
 }
 
 impl Exchange {
@@ -46,6 +48,7 @@ impl Exchange {
             store,
             validator,
             settings,
+            push: push::Hub::default(),
         }
     }
 

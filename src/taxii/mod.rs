@@ -13,6 +13,7 @@ pub mod metrics;
 mod objects;
 pub mod query;
 mod status;
+pub mod stream;
 pub mod transport;
 
 use actix_web::http::header;
@@ -44,6 +45,8 @@ pub struct State {
     pub page_reads: std::sync::Arc<tokio::sync::Semaphore>,
     /// How fast a request body must arrive.
     pub upload_rate: body::UploadRate,
+    /// Open live push streams and their limits.
+    pub streams: stream::Streams,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +54,12 @@ pub struct DiscoveryInfo {
     pub title: String,
     pub description: Option<String>,
     pub contact: Option<String>,
+    /// `scheme://host[:port]` clients reach the server at, when that is not what
+    /// they send as `Host` (TCP load balancer, NAT); discovery's URLs start with it.
+    pub public_url: Option<String>,
+    /// The address the server listens on, for discovery's URLs when the
+    /// request's `Host` will not do.
+    pub listen: std::net::SocketAddr,
 }
 
 /// The whole route table. Every endpoint also answers without its trailing
@@ -97,6 +106,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             endpoint("/{root}/collections/{collection}/objects/")
                 .route(web::get().to(objects::list))
                 .route(web::post().to(objects::add)),
+        )
+        .service(
+            endpoint("/{root}/collections/{collection}/stream/")
+                .route(web::get().to(stream::stream)),
         )
         .service(
             endpoint("/{root}/collections/{collection}/objects/{object}/")
@@ -265,7 +278,13 @@ pub(crate) fn denied(
         member: Some(caller.member.name.clone()),
         fingerprint: caller.fingerprint.clone(),
         collection: Some(collection.id.to_string()),
-        detail: Some(format!("{d:?}")),
+        detail: Some(
+            match d {
+                crate::auth::policy::Denied::Hidden => "no grant: answered as not found",
+                crate::auth::policy::Denied::Forbidden => "not granted",
+            }
+            .to_string(),
+        ),
         ..crate::store::AuditEvent::now(what, "refused")
     });
     match d {

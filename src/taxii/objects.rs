@@ -357,7 +357,8 @@ pub async fn delete(
         Ok(())
     })
     .await?;
-    Ok(HttpResponse::Ok().finish())
+    // §5.7: every success response carries the TAXII media type, this one too.
+    Ok(super::taxii_response(StatusCode::OK, String::new()))
 }
 
 /// TAXII 2.1 §5.5: 202 with a status resource once the write is durable (or
