@@ -655,7 +655,7 @@ const KEY_DOCS: &[KeyDoc] = &[
     },
     KeyDoc {
         key: "limits.max_requests_per_member",
-        doc: "Requests one member may have in progress at once, each until its response is sent; more get 429 with Retry-After. 0 means no limit.",
+        doc: "Requests one member may have in progress at once, each until its response is sent; more get 429 with Retry-After. 0 means no limit. A live-push stream counts only until it is admitted (streams have the push.* limits).",
         env: Some("BREAKWATER_MAX_REQUESTS_PER_MEMBER"),
         example: None,
     },

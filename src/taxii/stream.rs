@@ -30,13 +30,13 @@ use std::time::{Duration, Instant};
 use actix_web::dev::Extensions;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use tokio::sync::{Notify, oneshot};
 
 use super::cursor_token::{self, Binding};
 use super::error::{Code, TaxiiError};
 use super::{State, api_root, denied, query, visible_collection};
-use crate::auth::extract::Credentials;
+use crate::auth::extract::{Credentials, MemberPermit};
 use crate::auth::policy::{self, ReadAccess};
 use crate::auth::registry::Snapshot;
 use crate::auth::{AuthError, Caller, MemberRegistry};
@@ -680,6 +680,11 @@ pub async fn stream(
     };
     feed.subscription.start_probe_at(feed.position);
     watch(feed.gate.clone(), shared, own_socket(&req), alive_rx);
+    // An open stream counts against the `push.*` stream limits, not as a
+    // request in progress (`limits.max_requests_per_member`): it never
+    // finishes by itself, and a member following as many collections as it
+    // may have requests in progress could otherwise ask nothing else.
+    drop(req.extensions_mut().remove::<MemberPermit>());
     let body = futures_util::stream::unfold(feed, Feed::next);
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, EVENT_STREAM))

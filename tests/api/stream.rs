@@ -605,6 +605,27 @@ async fn a_slow_subscriber_is_cut_and_resumes_while_a_fast_one_is_not_harmed() {
 }
 
 #[tokio::test]
+async fn open_streams_leave_the_member_request_limit_to_other_requests() {
+    let app = spawn_app_with(|c| c.limits.max_requests_per_member = 1);
+    let (reader, writer) = reader_and_writer(&app);
+    let url = stream_url(&app, Tier::Green);
+    let mut first = Stream::open(&reader, &url, None).await;
+    // Two open streams and an ordinary request, with one request allowed
+    // in progress: the streams are limited by `push.*`, not by it.
+    let mut second = Stream::open(&reader, &url, None).await;
+    let r = reader.get(&app.objects_url(Tier::Green)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let object = indicator("while two streams are open");
+    writer
+        .push(&app.objects_url(Tier::Green), vec![object.clone()])
+        .await;
+    for stream in [&mut first, &mut second] {
+        let (got, _) = stream.objects(1).await;
+        assert_eq!(ids(&got), ids(std::slice::from_ref(&object)));
+    }
+}
+
+#[tokio::test]
 async fn members_without_read_access_get_what_get_objects_answers() {
     let app = spawn_app();
     let nobody = app.member("no-grant", "rail", Tier::Amber);
