@@ -41,9 +41,13 @@ error_codes! {
     NotFound => (404, "Not found"),
     MethodNotAllowed => (405, "Method not allowed"),
     NotAcceptable => (406, "Not acceptable"),
+    RequestTimeout => (408, "Request timeout"),
     PayloadTooLarge => (413, "Payload too large"),
     UnsupportedMediaType => (415, "Unsupported media type"),
     Unprocessable => (422, "Unprocessable content"),
+    // A member has `limits.max_requests_per_member` requests in progress;
+    // one of them finishes soon.
+    TooManyRequests => (429, "Too many requests", retry after 1),
     Internal => (500, "Internal server error"),
     // The database is held by another writer: nothing was changed, and the
     // same request succeeds once it is free again.
@@ -167,9 +171,18 @@ impl ResponseError for TaxiiError {
 
 impl From<AuthError> for TaxiiError {
     fn from(e: AuthError) -> Self {
+        TaxiiError::from(&e)
+    }
+}
+
+impl From<&AuthError> for TaxiiError {
+    fn from(e: &AuthError) -> Self {
         match e {
-            AuthError::Store(inner) => TaxiiError::from_store(&inner),
+            AuthError::Store(inner) => TaxiiError::from_store(inner),
             AuthError::Suspended(_) => TaxiiError::new(Code::Forbidden, e.to_string()),
+            AuthError::TooManyRequests { .. } => {
+                TaxiiError::new(Code::TooManyRequests, e.to_string())
+            }
             AuthError::NoCredentials => TaxiiError::new(
                 Code::Unauthenticated,
                 "present a client certificate issued by the community CA (or an API token where enabled)",
@@ -181,27 +194,19 @@ impl From<AuthError> for TaxiiError {
 
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
+        // Not through `From`: that logs internal errors, and this is only a query.
         match self {
             AuthError::Store(StoreError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Store(StoreError::Full(_)) => StatusCode::INSUFFICIENT_STORAGE,
             AuthError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AuthError::Suspended(_) => StatusCode::FORBIDDEN,
+            AuthError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
+
     fn error_response(&self) -> HttpResponse {
-        let e: TaxiiError = match self {
-            AuthError::Store(inner) => TaxiiError::from_store(inner),
-            AuthError::Suspended(name) => {
-                TaxiiError::new(Code::Forbidden, format!("member '{name}' is suspended"))
-            }
-            AuthError::NoCredentials => TaxiiError::new(
-                Code::Unauthenticated,
-                "present a client certificate issued by the community CA (or an API token where enabled)",
-            ),
-            other => TaxiiError::new(Code::Unauthenticated, other.to_string()),
-        };
-        e.error_response()
+        TaxiiError::from(self).error_response()
     }
 }
 
@@ -250,9 +255,11 @@ mod tests {
                 "404 not-found Not found",
                 "405 method-not-allowed Method not allowed",
                 "406 not-acceptable Not acceptable",
+                "408 request-timeout Request timeout",
                 "413 payload-too-large Payload too large",
                 "415 unsupported-media-type Unsupported media type",
                 "422 unprocessable Unprocessable content",
+                "429 too-many-requests Too many requests",
                 "500 internal Internal server error",
                 "503 unavailable Service unavailable",
                 "507 insufficient-storage Insufficient storage",
@@ -265,6 +272,7 @@ mod tests {
         assert_eq!(
             retrying,
             [
+                ("too-many-requests".to_string(), 1),
                 ("unavailable".to_string(), 5),
                 ("insufficient-storage".to_string(), 60)
             ]

@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
+use super::limits::ResponseBudget;
 use super::{Code, State, TaxiiError};
 use crate::auth::Caller;
 use crate::auth::tls::ServerTls;
@@ -33,6 +34,13 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     pub objects_ingested: AtomicU64,
     pub objects_refused: AtomicU64,
+    /// Pages refused because the response budget was spent (503).
+    pub responses_refused: AtomicU64,
+    /// Connections closed because their client stopped reading.
+    pub stalled_connections_closed: Arc<AtomicU64>,
+    /// Panics caught in handlers or connections (each answered or closed,
+    /// and logged as one line).
+    pub panics_caught: Arc<AtomicU64>,
     /// Live push streams open now.
     pub streams_open: AtomicI64,
     /// Push events (envelopes of objects) handed to subscribers' connections.
@@ -75,7 +83,7 @@ impl Metrics {
         h.count += 1;
     }
 
-    pub fn render(&self, database_bytes: u64) -> String {
+    pub fn render(&self, database_bytes: u64, responses: &ResponseBudget) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -137,6 +145,21 @@ impl Metrics {
                 "STIX objects refused (validation, markings, provenance).",
                 self.objects_refused.load(Ordering::Relaxed),
             ),
+            (
+                "breakwater_responses_refused_total",
+                "Pages refused with 503 because the response budget was spent.",
+                self.responses_refused.load(Ordering::Relaxed),
+            ),
+            (
+                "breakwater_panics_caught_total",
+                "Panics caught in request handlers or connections.",
+                self.panics_caught.load(Ordering::Relaxed),
+            ),
+            (
+                "breakwater_stalled_connections_closed_total",
+                "Connections closed because their client stopped reading a response.",
+                self.stalled_connections_closed.load(Ordering::Relaxed),
+            ),
         ] {
             let _ = writeln!(
                 out,
@@ -144,10 +167,28 @@ impl Metrics {
             );
         }
         self.render_push(&mut out);
-        let _ = writeln!(
-            out,
-            "# HELP breakwater_database_bytes Size of the database and its WAL.\n# TYPE breakwater_database_bytes gauge\nbreakwater_database_bytes {database_bytes}"
-        );
+        for (name, help, value) in [
+            (
+                "breakwater_database_bytes",
+                "Size of the database and its WAL.",
+                database_bytes,
+            ),
+            (
+                "breakwater_response_bytes_in_flight",
+                "Bytes of response bodies held in memory (pages and statuses not yet sent).",
+                responses.in_flight(),
+            ),
+            (
+                "breakwater_response_bytes_limit",
+                "The budget for response bytes in flight (limits.response_bytes_in_flight).",
+                responses.limit(),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
         out
     }
 }
@@ -239,7 +280,7 @@ pub async fn metrics(
         Ok((store.size_bytes().unwrap_or(0), expiries))
     })
     .await?;
-    let mut body = state.metrics.render(bytes);
+    let mut body = state.metrics.render(bytes, &state.responses);
     body.push_str(&render_expiries(&expiries, chrono::Utc::now()));
     Ok(HttpResponse::build(StatusCode::OK)
         .content_type("text/plain; version=0.0.4")

@@ -19,7 +19,6 @@
 //!   and every quarter second: a revoked certificate or token, a suspended
 //!   member or a withdrawn grant ends the stream within a second.
 
-use std::any::Any;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -31,13 +30,13 @@ use std::time::{Duration, Instant};
 use actix_web::dev::Extensions;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use tokio::sync::{Notify, oneshot};
 
 use super::cursor_token::{self, Binding};
 use super::error::{Code, TaxiiError};
 use super::{State, api_root, denied, query, visible_collection};
-use crate::auth::extract::Credentials;
+use crate::auth::extract::{Credentials, MemberPermit};
 use crate::auth::policy::{self, ReadAccess};
 use crate::auth::registry::Snapshot;
 use crate::auth::{AuthError, Caller, MemberRegistry};
@@ -160,14 +159,18 @@ impl Streams {
 #[derive(Clone, Copy)]
 pub struct ConnectionSocket(#[cfg(unix)] std::os::fd::RawFd);
 
-/// `HttpServer::on_connect` hook, beside `auth::identity::capture`.
-pub fn capture_socket(conn: &dyn Any, data: &mut Extensions) {
+/// The connection hook's part for push, beside `auth::identity::capture`:
+/// `socket` is the TCP socket under TLS (and under the send timeout of
+/// `taxii::transport`), which the connection owns for as long as it lives.
+pub fn capture_socket(socket: &actix_rt::net::TcpStream, data: &mut Extensions) {
     #[cfg(unix)]
-    if let Some(tls) =
-        conn.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<actix_rt::net::TcpStream>>()
     {
         use std::os::fd::AsRawFd;
-        data.insert(ConnectionSocket(tls.get_ref().0.as_raw_fd()));
+        data.insert(ConnectionSocket(socket.as_raw_fd()));
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (socket, data);
     }
 }
 
@@ -677,6 +680,11 @@ pub async fn stream(
     };
     feed.subscription.start_probe_at(feed.position);
     watch(feed.gate.clone(), shared, own_socket(&req), alive_rx);
+    // An open stream counts against the `push.*` stream limits, not as a
+    // request in progress (`limits.max_requests_per_member`): it never
+    // finishes by itself, and a member following as many collections as it
+    // may have requests in progress could otherwise ask nothing else.
+    drop(req.extensions_mut().remove::<MemberPermit>());
     let body = futures_util::stream::unfold(feed, Feed::next);
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, EVENT_STREAM))

@@ -11,6 +11,7 @@ mod conformance;
 mod errors;
 mod filters;
 mod helpers;
+mod hostile;
 mod objects;
 mod operations;
 mod operator;

@@ -516,6 +516,8 @@ async fn stream_limits_answer_503_with_retry_after() {
     let app = spawn_app_with(|c| {
         c.push.max_streams = 3;
         c.push.max_streams_per_member = 2;
+        // A hang-up is noticed on the socket, not by a failed heartbeat.
+        c.push.heartbeat_seconds = 3600;
     });
     let url = stream_url(&app, Tier::Green);
     let mut clients = Vec::new();
@@ -549,7 +551,11 @@ fn bulky(name: &str, kib: usize) -> Value {
 
 #[tokio::test]
 async fn a_slow_subscriber_is_cut_and_resumes_while_a_fast_one_is_not_harmed() {
-    let app = spawn_app_with(|c| c.push.slow_subscriber_seconds = 2);
+    let app = spawn_app_with(|c| {
+        c.push.slow_subscriber_seconds = 2;
+        // The push stream's own cut, not the connection send timeout.
+        c.limits.send_timeout_secs = 3600;
+    });
     let (reader, writer) = reader_and_writer(&app);
     let url = stream_url(&app, Tier::Green);
     let objects_url = app.objects_url(Tier::Green);
@@ -596,6 +602,27 @@ async fn a_slow_subscriber_is_cut_and_resumes_while_a_fast_one_is_not_harmed() {
         metric(&app, "breakwater_push_slow_disconnects_total").await,
         1.0
     );
+}
+
+#[tokio::test]
+async fn open_streams_leave_the_member_request_limit_to_other_requests() {
+    let app = spawn_app_with(|c| c.limits.max_requests_per_member = 1);
+    let (reader, writer) = reader_and_writer(&app);
+    let url = stream_url(&app, Tier::Green);
+    let mut first = Stream::open(&reader, &url, None).await;
+    // Two open streams and an ordinary request, with one request allowed
+    // in progress: the streams are limited by `push.*`, not by it.
+    let mut second = Stream::open(&reader, &url, None).await;
+    let r = reader.get(&app.objects_url(Tier::Green)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let object = indicator("while two streams are open");
+    writer
+        .push(&app.objects_url(Tier::Green), vec![object.clone()])
+        .await;
+    for stream in [&mut first, &mut second] {
+        let (got, _) = stream.objects(1).await;
+        assert_eq!(ids(&got), ids(std::slice::from_ref(&object)));
+    }
 }
 
 #[tokio::test]
