@@ -3,7 +3,6 @@
 //! the database, the API root and one collection per TLP tier. Never
 //! overwrites an existing file.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -11,12 +10,16 @@ use serde::Serialize;
 
 use crate::app::open_exchange;
 use crate::certs::{self, CertificateAuthority};
-use crate::config::{self, Config};
+use crate::config::{self, Config, ListenAddr};
 use crate::exchange::Exchange;
 use crate::model::Tier;
 use crate::store::{ApiRoot, NewMember};
 
 pub const OPERATOR: &str = "operator";
+/// The names every server certificate `init` writes covers.
+pub const DEFAULT_SERVER_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+/// Validity of server certificates, in days (the CA/Browser Forum's old maximum).
+pub const SERVER_CERT_DAYS: u32 = 825;
 /// Password of the PKCS#12 bundles `init` and `certs issue` write.
 pub const DEFAULT_P12_PASSWORD: &str = "breakwater";
 
@@ -32,6 +35,11 @@ pub struct InitReport {
     pub collections: Vec<TierCollection>,
     /// Files this run created (the others already existed and were kept).
     pub created: Vec<PathBuf>,
+    /// The names the server certificate covers.
+    pub server_names: Vec<String>,
+    /// Hosts asked for that the server certificate does not cover, because
+    /// it already existed and was kept (`certs server --host` adds them).
+    pub hosts_not_added: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -43,7 +51,7 @@ pub struct TierCollection {
 
 pub struct InitOptions {
     pub data_dir: PathBuf,
-    pub listen: SocketAddr,
+    pub listen: ListenAddr,
     pub hosts: Vec<String>,
 }
 
@@ -115,12 +123,23 @@ pub fn issue_member_certificate(
 
 pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     let dir = &opts.data_dir;
+    let dir_existed = dir.exists();
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // A new data directory holds keys and the database: its owner only.
+    #[cfg(unix)]
+    if !dir_existed {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
     let mut created = Vec::new();
     let config_path = dir.join(config::FILE_NAME);
     if !config_path.exists() {
-        let config = Config::for_data_dir(opts.listen);
-        write_new(&config_path, config.to_toml().as_bytes(), &mut created)?;
+        let config = Config::for_data_dir(opts.listen.clone());
+        write_new(
+            &config_path,
+            config.to_commented_toml().as_bytes(),
+            &mut created,
+        )?;
     }
     let config = Config::load(&config_path)?;
 
@@ -136,15 +155,27 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     let server_cert = config.resolve(&config.tls.certificate);
     let server_key = config.resolve(&config.tls.key);
     if !server_cert.exists() && !server_key.exists() {
-        let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+        let mut hosts: Vec<String> = DEFAULT_SERVER_HOSTS.iter().map(|h| h.to_string()).collect();
         for h in &opts.hosts {
-            if !hosts.contains(h) {
-                hosts.push(h.clone());
+            let h = certs::normalise_host(h);
+            if !hosts.contains(&h) {
+                hosts.push(h);
             }
         }
-        let issued = ca.issue_server(&hosts, 825)?;
+        let issued = ca.issue_server(&hosts, SERVER_CERT_DAYS)?;
         write_new(&server_key, issued.key_pem.as_bytes(), &mut created)?;
         write_new(&server_cert, issued.cert_pem.as_bytes(), &mut created)?;
+    }
+    let server_names = std::fs::read_to_string(&server_cert)
+        .ok()
+        .and_then(|pem| certs::server_names(&pem).ok())
+        .unwrap_or_default();
+    let mut hosts_not_added: Vec<String> = Vec::new();
+    for h in &opts.hosts {
+        let h = certs::normalise_host(h);
+        if !certs::covers(&server_names, &h) && !hosts_not_added.contains(&h) {
+            hosts_not_added.push(h);
+        }
     }
 
     let db_existed = config.resolve(&config.database).exists();
@@ -205,5 +236,7 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
             })
             .collect(),
         created,
+        server_names,
+        hosts_not_added,
     })
 }

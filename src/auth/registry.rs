@@ -109,6 +109,13 @@ impl Snapshot {
             })
     }
 
+    /// The member a certificate is (or was) registered to, revoked or not.
+    pub fn certificate_owner(&self, fingerprint: &str) -> Option<&str> {
+        self.certs
+            .get(fingerprint)
+            .map(|&i| self.data.certificates[i].member.as_str())
+    }
+
     pub fn member_for_token(&self, token_hash: &str, now: Timestamp) -> Result<&Member, AuthError> {
         let token = self
             .tokens
@@ -138,9 +145,17 @@ impl MemberRegistry {
         })
     }
 
-    /// Records a refused request in the audit log (queued).
+    /// Records a refused request in the audit log (queued), under the member
+    /// the certificate was registered to when there is one (a revoked or
+    /// expired certificate still names its owner), so `audit --member`
+    /// shows it.
     pub fn record_refusal(&self, fingerprint: Option<&str>, reason: &str) {
+        let owner = fingerprint.and_then(|fp| {
+            let snapshot = self.snapshot.read().unwrap_or_else(|p| p.into_inner());
+            snapshot.certificate_owner(fp).map(str::to_string)
+        });
         let event = crate::store::AuditEvent {
+            member: owner,
             fingerprint: fingerprint.map(str::to_string),
             detail: Some(reason.to_string()),
             ..crate::store::AuditEvent::now("authenticate", "refused")

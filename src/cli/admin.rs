@@ -1,6 +1,6 @@
 use clap::Subcommand;
 
-use super::{GlobalArgs, print_json};
+use super::{GlobalArgs, guide, print_json, table};
 use crate::model::Tier;
 use crate::store::{CollectionUpdate, NewCollection};
 
@@ -19,10 +19,10 @@ pub enum CollectionCmd {
         tier: Tier,
         #[arg(long)]
         description: Option<String>,
-        /// A unique, URL-friendly alternative to the id.
+        /// A unique, URL-friendly alternative to the id (lower-case letters, digits, '.', '_', '-').
         #[arg(long)]
         alias: Option<String>,
-        /// API root (default: the configured one).
+        /// API root (default: the configured one; `breakwater api-roots list` shows them).
         #[arg(long)]
         api_root: Option<String>,
         #[arg(long)]
@@ -35,13 +35,16 @@ pub enum CollectionCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Change a collection's title, description or tier.
+    /// Change a collection's title, description, alias or tier.
     Update {
         id: String,
         #[arg(long)]
         title: Option<String>,
         #[arg(long)]
         description: Option<String>,
+        /// A new alias (lower-case letters, digits, '.', '_', '-').
+        #[arg(long)]
+        alias: Option<String>,
         #[arg(long, value_enum)]
         tier: Option<Tier>,
     },
@@ -93,16 +96,18 @@ pub fn collections(global: &GlobalArgs, cmd: CollectionCmd) -> anyhow::Result<bo
             if json {
                 print_json(&all)?;
             } else {
-                println!("{:<36}  {:<12}  {:<8}  TITLE", "ID", "TIER", "API ROOT");
-                for c in all {
-                    println!(
-                        "{:<36}  {:<12}  {:<8}  {}",
-                        c.id,
-                        c.tier.as_str(),
-                        c.api_root,
-                        c.title
-                    );
-                }
+                table(
+                    &["ID", "ALIAS", "TIER", "API ROOT", "TITLE"],
+                    all.into_iter().map(|c| {
+                        vec![
+                            c.id,
+                            c.alias.unwrap_or_else(|| "-".into()),
+                            c.tier.as_str().to_string(),
+                            c.api_root,
+                            c.title,
+                        ]
+                    }),
+                );
             }
         }
         CollectionCmd::Create {
@@ -113,8 +118,13 @@ pub fn collections(global: &GlobalArgs, cmd: CollectionCmd) -> anyhow::Result<bo
             api_root,
             json,
         } => {
+            if let Some(alias) = &alias {
+                guide::check_name("a collection alias", alias, "ot-incidents")?;
+            }
+            let api_root = api_root.unwrap_or(config.api_root.clone());
+            super::apiroots::find(&exchange, &api_root)?;
             let c = exchange.create_collection(NewCollection {
-                api_root: api_root.unwrap_or(config.api_root.clone()),
+                api_root,
                 alias,
                 title,
                 description,
@@ -127,7 +137,7 @@ pub fn collections(global: &GlobalArgs, cmd: CollectionCmd) -> anyhow::Result<bo
             }
         }
         CollectionCmd::Show { id, json } => {
-            let c = exchange.find_collection(&id)?;
+            let c = guide::collection(&exchange, &id)?;
             let n = exchange.store().object_count(c.id)?;
             if json {
                 print_json(&out(&c, Some(n)))?;
@@ -145,30 +155,37 @@ pub fn collections(global: &GlobalArgs, cmd: CollectionCmd) -> anyhow::Result<bo
             id,
             title,
             description,
+            alias,
             tier,
         } => {
-            let c = exchange.find_collection(&id)?;
+            let c = guide::collection(&exchange, &id)?;
+            if let Some(alias) = &alias {
+                guide::check_name("a collection alias", alias, "ot-incidents")?;
+                if crate::model::CollectionId::parse(alias).is_some() {
+                    anyhow::bail!("an alias may not look like a collection id; choose a name");
+                }
+            }
             let updated = exchange.store().update_collection(
                 c.id,
                 CollectionUpdate {
                     title,
                     description: description.map(Some),
-                    alias: None,
+                    alias: alias.map(Some),
                     tier,
                 },
             )?;
             println!("updated {} ({})", updated.id, updated.tier.label());
         }
         CollectionCmd::Delete { id, yes } => {
-            let c = exchange.find_collection(&id)?;
+            let c = guide::collection(&exchange, &id)?;
             if !yes {
                 anyhow::bail!(
                     "deleting collection '{}' removes all its objects; repeat with --yes to confirm",
                     c.title
                 );
             }
-            exchange.store().delete_collection(c.id)?;
-            println!("deleted {}", c.id);
+            let purged = exchange.delete_collection(c.id)?;
+            println!("deleted {} and its {} objects", c.id, purged.objects);
         }
     }
     Ok(true)

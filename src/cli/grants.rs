@@ -1,6 +1,6 @@
 use clap::Subcommand;
 
-use super::{Ctx, print_json, table};
+use super::{Ctx, guide, print_json, table};
 use crate::store::{Grant, Grantee};
 
 #[derive(clap::Args, Debug)]
@@ -38,6 +38,24 @@ pub enum GrantCmd {
         #[command(flatten)]
         target: Target,
     },
+}
+
+/// "read and write", "read only", "write only" or "nothing".
+pub(super) fn access_words(read: bool, write: bool) -> &'static str {
+    match (read, write) {
+        (true, true) => "read and write",
+        (true, false) => "read only",
+        (false, true) => "write only",
+        (false, false) => "nothing",
+    }
+}
+
+/// "member evergreen-line" or "every member of sector rail".
+fn grantee_words(g: &Grantee) -> String {
+    match g {
+        Grantee::Member(m) => format!("member {m}"),
+        Grantee::Sector(s) => format!("every member of sector {s}"),
+    }
 }
 
 fn grantee(t: &Target) -> Grantee {
@@ -97,7 +115,10 @@ pub fn run(ctx: &Ctx, cmd: GrantCmd) -> anyhow::Result<bool> {
             if !read && !write {
                 anyhow::bail!("say what to grant: --read, --write or both");
             }
-            let collection = ex.find_collection(&target.collection)?;
+            let collection = guide::collection(ex, &target.collection)?;
+            if let Some(m) = &target.member {
+                guide::member(ex, m)?;
+            }
             let grantee = grantee(&target);
             ex.grant(Grant {
                 collection: collection.id,
@@ -106,14 +127,26 @@ pub fn run(ctx: &Ctx, cmd: GrantCmd) -> anyhow::Result<bool> {
                 write,
             })?;
             println!(
-                "granted {:?} read={read} write={write} on {} ({})",
-                grantee, collection.title, collection.id
+                "granted {} {} on {} ({})",
+                grantee_words(&grantee),
+                access_words(read, write),
+                collection.title,
+                collection.id
             );
         }
         GrantCmd::Remove { target } => {
-            let collection = ex.find_collection(&target.collection)?;
-            ex.remove_grant(collection.id, &grantee(&target))?;
-            println!("removed the grant on {}", collection.id);
+            let collection = guide::collection(ex, &target.collection)?;
+            if let Some(m) = &target.member {
+                guide::member(ex, m)?;
+            }
+            let grantee = grantee(&target);
+            ex.remove_grant(collection.id, &grantee)?;
+            println!(
+                "removed the grant of {} on {} ({})",
+                grantee_words(&grantee),
+                collection.title,
+                collection.id
+            );
         }
     }
     Ok(true)

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Subcommand;
 
-use super::{Ctx, print_json, table};
+use super::{Ctx, guide, print_json, table};
 use crate::model::Tier;
 use crate::store::{MemberUpdate, NewMember};
 
@@ -16,6 +16,7 @@ pub enum MemberCmd {
     },
     /// Add a member organisation.
     Add {
+        /// Lower-case letters, digits, '.', '_' and '-' (it appears in file names and URLs).
         name: String,
         /// e.g. shipping-line, terminal-operator, rail, trucking, port-authority.
         #[arg(long)]
@@ -98,6 +99,7 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
             cert,
             json,
         } => {
+            guide::check_name("a member name", &name, "evergreen-line")?;
             // Read the certificate first: a bad --cert must not leave a
             // half-added member behind that blocks running the command again.
             let info = match &cert {
@@ -106,14 +108,15 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
                         format!("cannot read the certificate {}", path.display())
                     })?;
                     let ca = crate::setup::load_ca(&ctx.config)?;
-                    if !crate::certs::issued_by(&pem, ca.cert_pem())? {
-                        anyhow::bail!(
-                            "{} was not issued by the community CA, so it could never connect; \
-                             have the member send a certificate signing request, or use `breakwater certs issue`",
-                            path.display()
-                        );
-                    }
-                    Some(crate::certs::inspect_pem(&pem)?)
+                    // The handshake's own checks, so a certificate that could
+                    // never connect is refused now, with the reason.
+                    let info = crate::certs::check_member_certificate(
+                        &pem,
+                        ca.cert_pem(),
+                        chrono::Utc::now(),
+                    )
+                    .with_context(|| format!("{} cannot be registered", path.display()))?;
+                    Some(info)
                 }
                 None => None,
             };
@@ -153,7 +156,7 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
             }
         }
         MemberCmd::Show { name, json } => {
-            let m = ex.member(&name)?;
+            let m = guide::member(ex, &name)?;
             let certs: Vec<_> = ex
                 .store()
                 .certificates()?
@@ -191,10 +194,17 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
                         c.fingerprint, c.not_after
                     );
                 }
+                let collections = ex.store().collections()?;
                 for g in grants {
+                    let label = collections
+                        .iter()
+                        .find(|c| c.id == g.collection)
+                        .map(|c| c.alias.clone().unwrap_or_else(|| c.title.clone()))
+                        .unwrap_or_default();
                     println!(
-                        "grant:     {} read={} write={}",
-                        g.collection, g.read, g.write
+                        "grant:     {} ({label}): {}",
+                        g.collection,
+                        super::grants::access_words(g.read, g.write)
                     );
                 }
             }
@@ -206,6 +216,7 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
             contact,
             identity,
         } => {
+            guide::member(ex, &name)?;
             let m = ex.update_member(
                 &name,
                 MemberUpdate {
@@ -224,6 +235,7 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
             );
         }
         MemberCmd::Suspend { name } => {
+            guide::member(ex, &name)?;
             ex.update_member(
                 &name,
                 MemberUpdate {
@@ -234,6 +246,7 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
             println!("suspended {name}; its next request is refused");
         }
         MemberCmd::Resume { name } => {
+            guide::member(ex, &name)?;
             ex.update_member(
                 &name,
                 MemberUpdate {
@@ -244,6 +257,7 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
             println!("resumed {name}");
         }
         MemberCmd::Remove { name, yes } => {
+            guide::member(ex, &name)?;
             if !yes {
                 anyhow::bail!(
                     "removing member '{name}' deletes its certificates, tokens and grants; repeat with --yes to confirm"

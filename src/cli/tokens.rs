@@ -1,6 +1,6 @@
 use clap::Subcommand;
 
-use super::{Ctx, print_json, table};
+use super::{Ctx, guide, print_json, table};
 use crate::model::Timestamp;
 
 #[derive(Subcommand, Debug)]
@@ -36,6 +36,7 @@ pub fn run(ctx: &Ctx, cmd: TokenCmd) -> anyhow::Result<bool> {
             expires,
             json,
         } => {
+            guide::member(ex, &member)?;
             let (record, secret) = ex.issue_token(&member, expires)?;
             if json {
                 print_json(

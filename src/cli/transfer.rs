@@ -92,7 +92,7 @@ struct Summary {
 
 pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<bool> {
     let ex = &ctx.exchange;
-    let collection = ex.find_collection(&args.collection)?;
+    let collection = super::guide::collection(ex, &args.collection)?;
     let operator = ex.member(OPERATOR)?;
     let access = policy::write_access(
         &operator,
@@ -192,7 +192,7 @@ pub fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<bool> {
 /// collection never has to fit in memory.
 pub fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<bool> {
     let ex = &ctx.exchange;
-    let collection = ex.find_collection(&args.collection)?;
+    let collection = super::guide::collection(ex, &args.collection)?;
     let filter = ObjectFilter {
         added_after: args.added_after,
         types: args.types,

@@ -2,9 +2,11 @@
 //!
 //! Each file may hold a STIX bundle, a TAXII envelope (`{"objects": [...]}`), a JSON
 //! array of objects, or a single object. Directories are walked recursively for
-//! `*.json` files, in sorted order. Needs no configuration and no database.
+//! `*.json` files, in sorted order; `-` reads standard input. Needs no
+//! configuration and no database.
 
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -16,7 +18,7 @@ use crate::stix::Validator;
 /// Validate STIX 2.1 content (bundles, TAXII envelopes or single objects).
 #[derive(clap::Args, Debug)]
 pub struct ValidateArgs {
-    /// Files or directories (searched recursively for *.json).
+    /// Files or directories (searched recursively for *.json); `-` reads standard input.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Print one JSON document instead of one line per object.
@@ -68,12 +70,53 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<bool> {
         for r in &reports {
             print_text(r);
         }
+        println!("{}", summary(&reports));
     }
     Ok(all_valid)
 }
 
+/// The last line: how many files and objects, how many of them failed.
+fn summary(reports: &[FileReport]) -> String {
+    let files = reports.len();
+    let unreadable = reports.iter().filter(|r| r.error.is_some()).count();
+    let objects: usize = reports.iter().map(|r| r.objects.len()).sum();
+    let invalid: usize = reports
+        .iter()
+        .map(|r| r.objects.iter().filter(|o| !o.valid).count())
+        .sum();
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut text = format!(
+        "checked {}, {}: {} valid, {} invalid",
+        plural(files, "file", "files"),
+        plural(objects, "object", "objects"),
+        objects - invalid,
+        invalid
+    );
+    if unreadable > 0 {
+        text.push_str(&format!(
+            "; {} could not be read",
+            plural(unreadable, "file", "files")
+        ));
+    }
+    text
+}
+
+/// The name standard input goes by in reports.
+const STDIN: &str = "-";
+
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let meta = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if path.as_os_str() == STDIN {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let meta = fs::metadata(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read {}: {}",
+            path.display(),
+            crate::config::io_reason(&e)
+        )
+    })?;
     if meta.is_dir() {
         let mut entries: Vec<PathBuf> = fs::read_dir(path)
             .with_context(|| format!("cannot list directory {}", path.display()))?
@@ -114,15 +157,28 @@ pub fn objects_of(doc: &Value) -> Result<Vec<&Value>, String> {
 }
 
 fn check_file(validator: &Validator, file: &Path) -> FileReport {
-    let name = file.display().to_string();
+    let from_stdin = file.as_os_str() == STDIN;
+    let name = if from_stdin {
+        "standard input".to_string()
+    } else {
+        file.display().to_string()
+    };
     let failed = |error: String| FileReport {
         file: name.clone(),
         error: Some(error),
         objects: Vec::new(),
     };
-    let text = match fs::read_to_string(file) {
+    let read = if from_stdin {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map(|_| text)
+    } else {
+        fs::read_to_string(file)
+    };
+    let text = match read {
         Ok(t) => t,
-        Err(e) => return failed(format!("cannot read the file: {e}")),
+        Err(e) => {
+            return failed(format!("cannot be read: {}", crate::config::io_reason(&e)));
+        }
     };
     let doc: Value = match serde_json::from_str(&text) {
         Ok(d) => d,
@@ -163,24 +219,38 @@ fn check_file(validator: &Validator, file: &Path) -> FileReport {
     }
 }
 
+/// The file's name and verdict, then one indented line per object.
 fn print_text(report: &FileReport) {
     if let Some(e) = &report.error {
         println!("FAIL {}: {e}", report.file);
         return;
     }
+    let invalid = report.objects.iter().filter(|o| !o.valid).count();
+    let n = report.objects.len();
+    println!(
+        "{}: {n} object{}, {}",
+        report.file,
+        if n == 1 { "" } else { "s" },
+        if invalid == 0 {
+            "all valid".to_string()
+        } else {
+            format!("{invalid} invalid")
+        }
+    );
+    let indent = "  ";
     for (i, o) in report.objects.iter().enumerate() {
         let label =
             o.id.clone()
                 .unwrap_or_else(|| format!("{} object #{}", report.file, i + 1));
         if o.valid {
-            println!("OK   {label}");
+            println!("{indent}OK   {label}");
         } else {
             let reasons: Vec<String> = o
                 .errors
                 .iter()
                 .map(|e| format!("{}: {}", e.path, e.message))
                 .collect();
-            println!("FAIL {label}: {}", reasons.join("; "));
+            println!("{indent}FAIL {label}: {}", reasons.join("; "));
         }
     }
 }

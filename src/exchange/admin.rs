@@ -5,7 +5,7 @@ use super::{Exchange, ExchangeError};
 use crate::model::{CollectionId, Tier, Timestamp};
 use crate::store::{
     ApiRoot, AuditEvent, CertificateRecord, Collection, Grant, Grantee, Member, NewCollection,
-    NewMember,
+    NewMember, PurgeReport,
 };
 
 /// The actor recorded for changes made from the command line.
@@ -52,6 +52,45 @@ impl Exchange {
             format!("{} ({})", c.title, c.tier),
         );
         Ok(c)
+    }
+
+    /// Deletes a collection. Members stop seeing it at once (its grants go
+    /// with it); its objects are then removed in short transactions, so the
+    /// server keeps storing other collections' envelopes meanwhile. If this
+    /// process stops half-way, the collection stays deleted and the rest of
+    /// its objects are removed by the next `housekeeping` or deletion.
+    pub fn delete_collection(&self, id: CollectionId) -> Result<PurgeReport, ExchangeError> {
+        let c = self
+            .store
+            .collection(id)?
+            .ok_or_else(|| ExchangeError::NotFound(format!("collection {id}")))?;
+        self.store.delete_collection(id)?;
+        self.audit_admin(
+            "collection-delete",
+            Some(id.to_string()),
+            format!("{} ({})", c.title, c.tier),
+        );
+        Ok(self.store.purge_deleted_collections()?)
+    }
+
+    /// The server's periodic upkeep (at start, then every few minutes):
+    /// finishes deleting collections whose deletion was interrupted, and
+    /// drops statuses past their retention.
+    pub fn housekeeping(&self, now: Timestamp) -> Result<(), ExchangeError> {
+        let purged = self.store.purge_deleted_collections().inspect_err(|e| {
+            tracing::warn!(error = %e, "deleting collections stopped; the next run goes on");
+        })?;
+        if purged.collections > 0 {
+            tracing::info!(
+                collections = purged.collections,
+                objects = purged.objects,
+                "finished deleting collections"
+            );
+        }
+        self.purge_statuses(now).inspect_err(|e| {
+            tracing::warn!(error = %e, "purging expired statuses stopped; the next run goes on");
+        })?;
+        Ok(())
     }
 
     pub fn find_collection(&self, id_or_alias: &str) -> Result<Collection, ExchangeError> {
@@ -144,10 +183,13 @@ impl Exchange {
                 )));
             }
         }
-        let detail = format!(
-            "{:?} read={} write={}",
-            grant.grantee, grant.read, grant.write
-        );
+        let access = match (grant.read, grant.write) {
+            (true, true) => "read and write",
+            (true, false) => "read",
+            (false, true) => "write",
+            (false, false) => "nothing",
+        };
+        let detail = format!("{}: {access}", grant.grantee);
         self.store.set_grant(grant.clone())?;
         self.audit_admin("grant-set", Some(grant.collection.to_string()), detail);
         Ok(())
@@ -177,13 +219,40 @@ impl Exchange {
     }
 }
 
+/// A member update in words for the audit log ("clearance amber, suspended").
+fn describe_update(u: &crate::store::MemberUpdate) -> String {
+    let mut parts = Vec::new();
+    if let Some(s) = &u.sector {
+        parts.push(format!("sector {s}"));
+    }
+    if let Some(c) = u.clearance {
+        parts.push(format!("clearance {c}"));
+    }
+    if let Some(c) = &u.contact {
+        parts.push(format!("contact {}", c.as_deref().unwrap_or("removed")));
+    }
+    if let Some(i) = &u.identity_ref {
+        parts.push(format!("identity {}", i.as_deref().unwrap_or("removed")));
+    }
+    match u.suspended {
+        Some(true) => parts.push("suspended".into()),
+        Some(false) => parts.push("resumed".into()),
+        None => {}
+    }
+    if parts.is_empty() {
+        "no change".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
 impl Exchange {
     pub fn update_member(
         &self,
         name: &str,
         update: crate::store::MemberUpdate,
     ) -> Result<Member, ExchangeError> {
-        let detail = format!("{update:?}");
+        let detail = describe_update(&update);
         let m = self.store.update_member(name, update)?;
         self.audit_admin("member-update", None, format!("{name}: {detail}"));
         Ok(m)
@@ -220,7 +289,7 @@ impl Exchange {
         self.audit_admin(
             "grant-remove",
             Some(collection.to_string()),
-            format!("{grantee:?}"),
+            grantee.to_string(),
         );
         Ok(())
     }

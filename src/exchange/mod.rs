@@ -3,8 +3,10 @@
 
 pub mod admin;
 pub mod console;
+pub mod envelope;
 mod error;
 pub mod ingest;
+pub mod push;
 
 use std::sync::Arc;
 
@@ -38,6 +40,7 @@ pub struct Exchange {
     store: Arc<dyn Store>,
     validator: Arc<Validator>,
     settings: Settings,
+    push: push::Hub,
 }
 
 impl Exchange {
@@ -46,6 +49,7 @@ impl Exchange {
             store,
             validator,
             settings,
+            push: push::Hub::default(),
         }
     }
 

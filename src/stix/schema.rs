@@ -381,11 +381,16 @@ fn describe(error: &ValidationError<'_>, root: &str) -> Violation {
             format!("must have at most {l} properties")
         }
         ValidationErrorKind::PropertyNames { error } => {
-            rule = "property-name";
             let name = error.instance().as_str().unwrap_or_default().to_owned();
             path.push('.');
             path.push_str(&name);
-            "property names must be 3 to 250 characters of a-z, 0-9 and _".to_owned()
+            if rule == "hash-format" {
+                "hash algorithm names must be 1 to 250 characters of A-Z, a-z, 0-9, - and _"
+                    .to_owned()
+            } else {
+                rule = "property-name";
+                crate::stix::rules::properties::PROPERTY_NAME_RULE.to_owned()
+            }
         }
         ValidationErrorKind::AnyOf { context } => match missing_alternatives(context) {
             Some(alts) => format!("must have at least one of: {}", alts.join(", ")),
@@ -403,7 +408,12 @@ fn describe(error: &ValidationError<'_>, root: &str) -> Violation {
             let names = required_names(schema);
             match names.len() {
                 0 => "has a combination of properties that is not allowed".to_owned(),
-                1 => format!("property '{}' is not allowed here", names[0]),
+                1 => {
+                    // Reported at the property, where a rule about it reports too.
+                    path.push('.');
+                    path.push_str(&names[0]);
+                    format!("property '{}' is not allowed here", names[0])
+                }
                 _ => format!("must not contain both {}", names.join(" and ")),
             }
         }

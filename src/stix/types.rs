@@ -152,15 +152,32 @@ pub fn parse_id(id: &str) -> Result<ParsedId<'_>, &'static str> {
     })
 }
 
-/// Type names: lowercase ASCII letters, digits and hyphens, no leading, trailing or doubled hyphen.
+/// Type names: lowercase ASCII letters, digits and hyphens, beginning with a letter,
+/// no trailing or doubled hyphen.
 pub fn is_type_name(t: &str) -> bool {
     let b = t.as_bytes();
     !b.is_empty()
-        && b[0] != b'-'
+        && b[0].is_ascii_lowercase()
         && b[b.len() - 1] != b'-'
         && !t.contains("--")
         && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+/// Property names: `[a-z][a-z0-9_]{2,249}`, plus `id`, the one shorter name the
+/// specification defines.
+pub fn is_property_name(name: &str) -> bool {
+    name == "id" || is_long_property_name(name)
+}
+
+/// A property name of 3 to 250 characters: `[a-z][a-z0-9_]{2,249}`.
+pub fn is_long_property_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (3..=250).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 /// A timestamp reduced to something totally ordered: seconds since 0000-03-01 and
@@ -289,6 +306,8 @@ mod tests {
         assert!(!is_type_name("x--a"));
         assert!(!is_type_name("-ab"));
         assert!(!is_type_name("X-ab"));
+        assert!(!is_type_name("1-acme"));
+        assert!(is_type_name("x509-certificate"));
     }
 
     #[test]

@@ -118,11 +118,16 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(dir: &Path, envs: &[(&str, &str)]) -> Server {
+        Server::start_listening(dir, "127.0.0.1:0", envs)
+    }
+
+    /// `serve --listen LISTEN` (which must pick port 0).
+    pub(crate) fn start_listening(dir: &Path, listen: &str, envs: &[(&str, &str)]) -> Server {
         let log = dir.join(format!("serve-{}.log", uuid::Uuid::new_v4().simple()));
         let mut cmd = breakwater();
         cmd.arg("--config")
             .arg(config_of(dir))
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap());
@@ -206,8 +211,17 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Sends a signal by name (`HUP`, `TERM`) to this server only.
+    pub(crate) fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{name}");
+    }
+
     /// SIGTERM, as a service manager stops it; waits for a clean exit.
-    fn terminate(mut self) {
+    pub(crate) fn terminate(mut self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -341,7 +355,7 @@ async fn serve_on_port_0_prints_the_bound_port_and_answers_taxii() {
 
     let r = operator.get(&format!("{}/taxii2/", server.base())).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["default"], "/crc/");
+    assert_eq!(r.body["default"], format!("{}/crc/", server.base()));
 }
 
 #[tokio::test]

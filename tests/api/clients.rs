@@ -150,7 +150,7 @@ async fn paths_without_the_trailing_slash_work() {
 
     let r = app.operator.get(&format!("{}/taxii2", app.base())).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["default"], app.report.api_root);
+    assert_eq!(r.body["default"], app.api_root());
 
     let r = app.operator.get(&root_no_slash).await;
     assert_eq!(r.status, 200, "{}", r.text);

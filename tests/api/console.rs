@@ -223,7 +223,7 @@ async fn hostile_stix_content_renders_as_text() {
     hostile["labels"] = json!(["\" onmouseover=\"alert(3)", "<b>bold</b>"]);
     hostile["external_references"] = json!([
         {"source_name": "<i>src</i>", "url": "javascript:alert(4)"},
-        {"source_name": "vendor", "url": "https://vendor.example/advisory?id=1&x=\"y\""}
+        {"source_name": "vendor", "url": "https://vendor.example/advisory?id=1&x='y'"}
     ]);
     let camp = campaign("'single' \"double\" <em>");
     let id = hostile["id"].as_str().unwrap().to_string();
@@ -315,7 +315,7 @@ async fn hostile_stix_content_renders_as_text() {
         object.text
     );
     assert!(object.text.contains(
-        "<a href=\"https://vendor.example/advisory?id=1&amp;x=&quot;y&quot;\" rel=\"noopener noreferrer nofollow\""
+        "<a href=\"https://vendor.example/advisory?id=1&amp;x='y'\" rel=\"noopener noreferrer nofollow\""
     ));
 }
 

@@ -3,17 +3,23 @@
 
 mod access;
 mod binary;
+mod certificates;
 mod clients;
 mod community;
 mod concurrency;
+mod conformance;
 mod console;
 mod errors;
 mod filters;
 mod helpers;
+mod hostile;
 mod objects;
 mod operations;
+mod operator;
 mod pagination;
 mod smoke;
 mod status;
 mod stix_fixtures;
+mod storage;
+mod stream;
 mod versions;

@@ -215,7 +215,13 @@ async fn json_logs_have_one_line_per_request_with_member_and_objects() {
     assert_eq!(post["member"], "operator");
     assert_eq!(post["status"], 202);
     assert_eq!(post["objects"], 2);
-    assert!(post["duration_ms"].is_number());
+    assert!(post["duration_us"].is_u64(), "{post}");
+    assert!(
+        post["client"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("127.0.0.1:")),
+        "{post}"
+    );
     let get = lines.iter().find(|v| v["method"] == "GET").unwrap();
     assert_eq!(get["objects"], 2);
     assert_eq!(get["path"], "/crc/collections/tlp-green/objects/");

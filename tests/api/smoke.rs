@@ -12,8 +12,8 @@ async fn discovery_api_root_and_collections() {
     let r = app.operator.get(&format!("{}/taxii2/", app.base())).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.header("content-type"), Some(TAXII));
-    assert_eq!(r.body["default"], app.report.api_root);
-    assert_eq!(r.body["api_roots"], json!([app.report.api_root]));
+    assert_eq!(r.body["default"], app.api_root());
+    assert_eq!(r.body["api_roots"], json!([app.api_root()]));
 
     let r = app.operator.get(&app.api_root()).await;
     assert_eq!(r.status, 200);

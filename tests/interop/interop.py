@@ -16,6 +16,7 @@ import uuid
 
 import requests
 import stix2
+from cytaxii2.cytaxii2 import cytaxii2
 from stix2 import Filter
 from taxii2client.common import _HTTPConnection
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
@@ -130,7 +131,9 @@ def main():
         stix2_flow(rail, base, tiers, identity, ship_identity)
         opencti_polling(operator, rail, base, tiers)
         misp_pull(rail, base, tiers, token)
+        cyware_client(rail, base, tiers, token)
         readme_curl(data, base, curl_line, tiers)
+        live_push(operator, base, tiers)
     finally:
         if server:
             server.kill()
@@ -315,6 +318,75 @@ def misp_pull(rail, base, tiers, token):
     pull()
 
 
+def cyware_client(rail, base, tiers, token):
+    """Cyware's cytaxii2 1.0.1 calls discovery's `default` exactly as it is given
+    (no URL resolution), sends Basic authentication, and has no option for a client
+    certificate or a CA: it trusts what requests trusts, so the community CA is
+    named through REQUESTS_CA_BUNDLE for these calls."""
+    saved = os.environ.get("REQUESTS_CA_BUNDLE")
+    os.environ["REQUESTS_CA_BUNDLE"] = rail.ca
+    try:
+        client = cytaxii2(f"{base}/taxii2/", "cyware", token, version=2.1)
+        collection = tiers["clear"]
+
+        @check("cytaxii2: discovery, API root and collections with a token as Basic password")
+        def browse():
+            d = client.discovery_request()
+            assert d["status_code"] == 200, d
+            assert d["response"]["default"] == f"{base}/crc/", d
+            r = client.root_discovery()
+            assert r["status_code"] == 200 and r["response"]["versions"] == [TAXII], r
+            c = client.collection_request()
+            assert c["status_code"] == 200, c
+            ids = {x["id"] for x in c["response"]["collections"]}
+            assert ids == {tiers["clear"], tiers["green"]}, ids
+            one = client.collection_data_request(collection)
+            assert one["status_code"] == 200 and one["response"]["id"] == collection, one
+
+        browse()
+        pushed = [indicator(f"Reefer telemetry beacon {i}") for i in range(7)]
+
+        @check("cytaxii2: inbox_request POSTs a bare STIX bundle with the TAXII content type")
+        def inbox():
+            bundle = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": pushed}
+            r = client.inbox_request(collection, json.dumps(bundle))
+            assert r["status_code"] == 202, r
+            assert r["response"]["status"] == "complete", r
+            assert r["response"]["success_count"] == len(pushed), r
+
+        inbox()
+
+        @check("cytaxii2: poll_request pages with limit and next and sees every object once")
+        def poll():
+            seen, nxt = [], None
+            for _ in range(100):
+                r = client.poll_request(collection, limit=3, next=nxt)
+                assert r["status_code"] == 200, r
+                env = r["response"]
+                assert len(env.get("objects", [])) <= 3, env
+                seen.extend(o["id"] for o in env.get("objects", []))
+                if not env.get("more"):
+                    break
+                nxt = env["next"]
+            assert len(seen) == len(set(seen)), "an object was delivered twice"
+            assert {o["id"] for o in pushed} <= set(seen), (len(seen), len(pushed))
+
+        poll()
+
+        @check("cytaxii2: a wrong token is refused")
+        def refused():
+            bad = cytaxii2(f"{base}/taxii2/", "cyware", "not-a-token", version=2.1)
+            r = bad.discovery_request()
+            assert r["status_code"] == 401, r
+
+        refused()
+    finally:
+        if saved is None:
+            os.environ.pop("REQUESTS_CA_BUNDLE", None)
+        else:
+            os.environ["REQUESTS_CA_BUNDLE"] = saved
+
+
 def readme_curl(data, base, curl_line, tiers):
     @check("README: the curl line serve prints works")
     def printed():
@@ -341,6 +413,92 @@ def readme_curl(data, base, curl_line, tiers):
         assert json.loads(out.stdout)["status"] == "complete"
 
     push()
+
+
+class EventStream:
+    """A live push stream read with plain requests (stream=True), as a
+    member's script would: events parsed from the text/event-stream lines."""
+
+    def __init__(self, member, url, last_event_id=None):
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        self.response = member.session.get(url, headers=headers, stream=True, timeout=60)
+        assert self.response.status_code == 200, self.response.text
+        assert self.response.headers["Content-Type"] == "text/event-stream"
+        self.lines = self.response.iter_lines(chunk_size=None, decode_unicode=True)
+
+    def events(self):
+        event = {}
+        for line in self.lines:
+            if line == "":
+                if "data" in event:
+                    yield event
+                event = {}
+            elif not line.startswith(":"):
+                field, _, value = line.partition(":")
+                event[field] = value[1:] if value.startswith(" ") else value
+
+    def objects(self, n):
+        """The next n objects and the id of the event that completed them."""
+        got, last = [], None
+        for event in self.events():
+            assert event["event"] == "objects", event
+            got.extend(json.loads(event["data"]).get("objects", []))
+            last = event["id"]
+            if len(got) >= n:
+                break
+        assert len(got) == n, (len(got), n)
+        return got, last
+
+    def close(self):
+        self.response.close()
+
+
+def live_push(operator, base, tiers):
+    red = tiers["red"]
+    url = f"{base}/crc/collections/{red}/stream/"
+    position = {}
+
+    @check("live push: requests streams the objects taxii2-client polls, in the same order")
+    def same_objects():
+        stream = EventStream(operator, url)
+        result = {}
+
+        def read():
+            try:
+                result["objects"], result["last"] = stream.objects(60)
+            except Exception as e:  # surfaced by the assertion below
+                result["error"] = e
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        for _ in range(3):
+            operator.post(red, [indicator("GPS spoofing near the outer anchorage") for _ in range(20)])
+        reader.join(timeout=120)
+        stream.close()
+        assert "error" not in result, result.get("error")
+        assert "objects" in result, "the stream delivered nothing"
+        polled = []
+        collection = Collection(f"{base}/crc/collections/{red}/", conn=operator.conn())
+        for envelope in as_pages(collection.get_objects, per_request=25):
+            polled.extend(envelope.get("objects", []))
+        assert [o["id"] for o in result["objects"]] == [o["id"] for o in polled]
+        assert result["objects"] == polled
+        position["last"] = result["last"]
+
+    same_objects()
+
+    @check("live push: reconnecting with Last-Event-ID gets exactly what was added meanwhile")
+    def resume():
+        missed = [indicator("added while disconnected") for _ in range(7)]
+        operator.post(red, missed)
+        stream = EventStream(operator, url, last_event_id=position["last"])
+        got, _ = stream.objects(7)
+        stream.close()
+        assert [o["id"] for o in got] == [o["id"] for o in missed]
+
+    resume()
 
 
 if __name__ == "__main__":

@@ -240,6 +240,169 @@ def m_predefined_ext_wrong_type(o):
         return o
 
 
+def m_ipv4_value(o):
+    if o["type"] == "ipv4-addr":
+        o["value"] = "999.1.1.1"
+        return o
+
+
+def m_ipv6_value(o):
+    if o["type"] == "ipv6-addr":
+        o["value"] = "2001:db8:::1"
+        return o
+
+
+def m_domain_value(o):
+    if o["type"] == "domain-name":
+        o["value"] = o["value"].replace(".", " ", 1)
+        return o
+
+
+def m_email_value(o):
+    if o["type"] == "email-addr":
+        o["value"] = o["value"].replace("@", ".")
+        return o
+
+
+def m_url_value(o):
+    if o["type"] == "url":
+        o["value"] = "not a url"
+        return o
+
+
+def m_external_url(o):
+    refs = o.get("external_references")
+    if refs and o["type"] != "marking-definition":
+        refs[0]["url"] = "see the vendor site"
+        return o
+
+
+def m_cpe(o):
+    if o["type"] == "software":
+        o["cpe"] = "cpe:/a:northquay:berth_planner:4.2"
+        return o
+
+
+def m_software_language(o):
+    if o["type"] == "software":
+        o["languages"] = ["english"]
+        return o
+
+
+def m_name_enc(o):
+    if o["type"] == "file":
+        o["name_enc"] = "not a charset"
+        return o
+
+
+def m_path_enc(o):
+    if o["type"] == "directory":
+        o["path_enc"] = "utf 8"
+        return o
+
+
+def m_registry_value(o):
+    if o["type"] == "windows-registry-key":
+        o["values"] = [{}]
+        return o
+
+
+def is_sdo_or_sro(o):
+    return has_created(o) and not is_sco(o) and o["type"] not in (
+        "marking-definition", "language-content", "extension-definition")
+
+
+def m_lang(o):
+    if is_sdo_or_sro(o):
+        o["lang"] = "english"
+        return o
+
+
+def m_contents_key(o):
+    if o["type"] == "language-content":
+        o["contents"]["klingon"] = {"name": "De'wI' nab"}
+        return o
+
+
+def m_contents_field(o):
+    if o["type"] == "language-content":
+        first = next(iter(o["contents"].values()))
+        first["Name"] = first.pop("name", "x")
+        return o
+
+
+def m_contents_ref(o):
+    if o["type"] == "language-content":
+        o["object_ref"] = "bundle--" + o["object_ref"].split("--", 1)[1]
+        return o
+
+
+def m_reserved(o):
+    if is_sdo_or_sro(o):
+        o["action"] = "block"
+        return o
+
+
+def m_type_digit(o):
+    if is_sdo_or_sro(o):
+        o["id"] = "1-acme--" + o["id"].split("--", 1)[1]
+        o["type"] = "1-acme"
+        return o
+
+
+def m_property_underscore(o):
+    if o["type"] != "marking-definition":
+        o["_acme"] = "internal"
+        return o
+
+
+def m_cve(o):
+    if is_sdo_or_sro(o):
+        o.setdefault("external_references", []).append({"source_name": "cve", "external_id": "CVE-21-1"})
+        return o
+
+
+def m_capec(o):
+    if is_sdo_or_sro(o):
+        o.setdefault("external_references", []).append({"source_name": "capec", "external_id": "163"})
+        return o
+
+
+def m_hash_key(o):
+    if isinstance(o.get("hashes"), dict):
+        o["hashes"]["my hash"] = "0af3"
+        return o
+
+
+def m_extension_type_missing(o):
+    for key, ext in (o.get("extensions") or {}).items():
+        if key.startswith("extension-definition--") and isinstance(ext, dict) and "extension_type" in ext:
+            del ext["extension_type"]
+            return o
+
+
+def m_tlp_modified(o):
+    if o["type"] == "marking-definition" and o.get("definition_type") == "tlp":
+        o["modified"] = "2024-01-01T00:00:00.000Z"
+        return o
+
+
+def m_embedded_value(o):
+    if o["type"] == "observed-data":
+        o.pop("object_refs", None)
+        o["objects"] = {"0": {"type": "ipv4-addr", "id": "ipv4-addr--0c5ec07b-9dbf-5c1e-a84a-c0e16c9dbfd5",
+                              "value": "198.51.100.300"}}
+        return o
+
+
+def m_embedded_ref(o):
+    if o["type"] == "observed-data":
+        o.pop("object_refs", None)
+        o["objects"] = {"0": {"type": "domain-name", "id": "domain-name--8edff8f3-b5d7-5ea0-a0c2-e8a9e4b5d75d",
+                              "value": "ais-relay.example", "resolves_to_refs": ["1"]}}
+        return o
+
+
 # Mutations whose defect the specification forbids but the reference validator does
 # not check. They are run and every disagreement is printed, in a section of its own,
 # with the specification text we rely on; they are not part of the gated agreement.
@@ -264,6 +427,55 @@ MUTATIONS = [
     m_modified_before, m_bad_calendar, m_ts_offset, m_created_by_wrong, m_marking_wrong, m_confidence,
     m_short_property, m_bad_hash, m_pattern, m_time_order, m_relationship_target, m_sighting_of, m_opinion,
     m_selector, m_sco_ref, m_number_observed, m_tlp_id, m_extension_type, m_predefined_ext_wrong_type,
+    m_ipv4_value, m_ipv6_value, m_domain_value, m_email_value, m_url_value, m_external_url, m_cpe,
+    m_software_language, m_name_enc, m_path_enc, m_registry_value, m_lang, m_contents_key, m_contents_field,
+    m_contents_ref, m_reserved, m_type_digit, m_property_underscore, m_cve, m_capec, m_hash_key,
+    m_extension_type_missing, m_tlp_modified, m_embedded_value, m_embedded_ref,
+]
+
+
+# Valid objects that exercise the value, language and embedded-object rules, which
+# the fixtures and the generated corpus touch only lightly. They are also mutated.
+EXTRA_VALID = [
+    {"type": "observed-data", "spec_version": "2.1", "id": "observed-data--5f0c3a8e-2b7d-4e19-9c64-8a1f3d5b7e20",
+     "created": "2024-05-02T09:00:00.000Z", "modified": "2024-05-02T09:00:00.000Z",
+     "first_observed": "2024-05-02T03:00:00Z", "last_observed": "2024-05-02T04:00:00Z", "number_observed": 3,
+     "objects": {
+         "0": {"type": "ipv4-addr", "id": "ipv4-addr--0c5ec07b-9dbf-5c1e-a84a-c0e16c9dbfd5", "value": "198.51.100.0/24"},
+         "1": {"type": "domain-name", "id": "domain-name--8edff8f3-b5d7-5ea0-a0c2-e8a9e4b5d75d",
+               "value": "ais-relay.example", "resolves_to_refs": ["0"]},
+         "2": {"type": "network-traffic", "id": "network-traffic--a0f1bab5-d7f9-5ac2-82e4-0acbf6d7f97f",
+               "src_ref": "0", "dst_ref": "1", "protocols": ["ipv4", "tcp"]}}},
+    {"type": "ipv6-addr", "spec_version": "2.1", "id": "ipv6-addr--1d6fd18c-aec0-5d2f-b95b-d1f27daec0e6",
+     "value": "2001:db8:85a3::8a2e:370:7334"},
+    {"type": "domain-name", "spec_version": "2.1", "id": "domain-name--2e7ae29d-bfd1-5e3a-8a6c-e2a38ebfd1f7",
+     "value": "münchen-hafen.example"},
+    {"type": "email-addr", "spec_version": "2.1", "id": "email-addr--3f8ba3ae-c0e2-5f4b-9b7d-f3b49fc0e208",
+     "value": "berth.planning+edi@northquay.example"},
+    {"type": "url", "spec_version": "2.1", "id": "url--4a9cb4bf-d1f3-5a5c-ac8e-a4c5a0d1f319",
+     "value": "https://ais-relay.example:8443/nmea/feed?station=NLRTM&fmt=raw#latest"},
+    {"type": "software", "spec_version": "2.1", "id": "software--5bacc5c0-e2a4-5b6d-bd9f-b5d6b1e2a42a",
+     "name": "Berth planner", "vendor": "North Quay", "languages": ["en", "nl"],
+     "cpe": "cpe:2.3:a:north_quay:berth_planner:4.2.1:*:*:*:*:*:*:*"},
+    {"type": "file", "spec_version": "2.1", "id": "file--6cbdd6d1-f3b5-5c7e-8ea0-c6e7c2f3b53b",
+     "name": "Ladeliste.xlsm", "name_enc": "windows-1252"},
+    {"type": "directory", "spec_version": "2.1", "id": "directory--7dcee7e2-a4c6-5d8f-9fb1-d7f8d3a4c64c",
+     "path": "C:\\Terminal\\EDI", "path_enc": "UTF-8"},
+    {"type": "windows-registry-key", "spec_version": "2.1",
+     "id": "windows-registry-key--8edff8f3-b5d7-5ea0-a0c2-e8a9e4b5d75e",
+     "key": "HKEY_LOCAL_MACHINE\\SOFTWARE\\NorthQuay\\BerthPlanner",
+     "values": [{"name": "Server", "data": "bp01", "data_type": "REG_SZ"}]},
+    {"type": "vulnerability", "spec_version": "2.1", "id": "vulnerability--9fe0a9a4-c6e8-4fb1-b1d3-f9bae5c6e86e",
+     "created": "2024-05-02T09:00:00.000Z", "modified": "2024-05-02T09:00:00.000Z",
+     "name": "CVE-2021-44228", "lang": "en",
+     "external_references": [{"source_name": "cve", "external_id": "CVE-2021-44228"},
+                             {"source_name": "capec", "external_id": "CAPEC-136"}]},
+    {"type": "language-content", "spec_version": "2.1",
+     "id": "language-content--a0f1bab5-d7f9-4ac2-82e4-0acbf6d7f97f",
+     "created": "2024-05-02T09:00:00.000Z", "modified": "2024-05-02T09:00:00.000Z",
+     "object_ref": "vulnerability--9fe0a9a4-c6e8-4fb1-b1d3-f9bae5c6e86e",
+     "object_modified": "2024-05-02T09:00:00.000Z",
+     "contents": {"de": {"name": "Log4Shell"}, "fr-CA": {"name": "Log4Shell"}}},
 ]
 
 
@@ -353,8 +565,9 @@ def main():
             json.dump({"type": "bundle", "id": "bundle--" + str(uuid.uuid4()), "objects": generated}, f, indent=1)
     else:
         generated = frozen_generated_objects()
-    valid = [("fixture", o) for o in fixtures] + [("generated", o) for o in generated]
-    all_mutants = mutants(fixtures)
+    valid = ([("fixture", o) for o in fixtures] + [("generated", o) for o in generated]
+             + [("extra", o) for o in EXTRA_VALID])
+    all_mutants = mutants(fixtures + EXTRA_VALID)
     invalid = [(name, o) for name, o in all_mutants if name not in REFERENCE_GAPS]
     gaps = [(name, o) for name, o in all_mutants if name in REFERENCE_GAPS]
     labels = ([("valid", src) for src, _ in valid] + [("invalid", src) for src, _ in invalid]
@@ -373,9 +586,9 @@ def main():
         else:
             disagreements.append((bucket, source, o, r_ok, r_err, b_ok, b_err))
 
-    print("corpus: %d valid-content objects (%d fixture, %d generated), %d single-defect mutants, "
+    print("corpus: %d valid-content objects (%d fixture, %d generated, %d extra), %d single-defect mutants, "
           "%d probes of reference gaps"
-          % (len(valid), len(fixtures), len(valid) - len(fixtures), len(invalid), len(gaps)))
+          % (len(valid), len(fixtures), len(generated), len(EXTRA_VALID), len(invalid), len(gaps)))
     for d in sorted(disagreements, key=lambda d: d[0] == "gap"):
         bucket, source, o, r_ok, r_err, b_ok, b_err = d
         print("\nDISAGREE [%s/%s] %s" % (bucket, source, o.get("id") if isinstance(o, dict) else o))

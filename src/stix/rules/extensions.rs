@@ -1,7 +1,8 @@
 //! The `extensions` property (spec 2.1 sections 3.2, 6.1 and 7.3): keys are the
 //! predefined extension names of the object's type, `extension-definition--<UUID>`
 //! identifiers, or (deprecated) custom names ending in `-ext`; values are non-empty
-//! objects; `extension_type` values come from extension-type-enum; a
+//! objects; an extension-definition entry carries `extension_type`, from
+//! extension-type-enum; a
 //! toplevel-property-extension carries nothing but `extension_type`.
 //! Extension-definition objects must name a schema and at least one type.
 //! Rule: `extension`.
@@ -53,7 +54,11 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
             }
             let Some(m) = value.as_object() else { continue };
             match m.get("extension_type") {
-                None => {}
+                None => out.push(Violation::new(
+                    "extension",
+                    path.key("extension_type").into_string(),
+                    "an extension keyed by an extension-definition identifier must say its extension_type",
+                )),
                 Some(Value::String(t)) if EXTENSION_TYPE.contains(&t.as_str()) => {
                     if t == "toplevel-property-extension" && m.len() > 1 {
                         out.push(Violation::new(
@@ -151,6 +156,24 @@ mod tests {
         o["extensions"] =
             json!({EXT: {"extension_type": "toplevel-property-extension", "vessel_imo": "1"}});
         assert_eq!(rules(&o), vec!["extension"]);
+    }
+
+    #[test]
+    fn extension_type_is_required() {
+        let mut o = indicator();
+        o["extensions"] = json!({EXT: {"vessel_imo": "9811000"}});
+        assert_eq!(
+            messages(&o),
+            vec![format!(
+                "indicator.extensions.{EXT}.extension_type: an extension keyed by an extension-definition identifier must say its extension_type"
+            )]
+        );
+        let mut f = file();
+        f["extensions"] = json!({"ntfs-ext": {"sid": "S-1-5-21"}});
+        assert!(
+            rules(&f).is_empty(),
+            "predefined extensions have no extension_type"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Hash dictionaries: the algorithms of the hash-algorithm vocabulary carry values of a
-//! fixed form (spec 2.1 sections 2.7 and 10.10). Other keys are custom algorithms and
-//! are accepted. Rule: `hash-format`.
+//! fixed form (spec 2.1 sections 2.7 and 10.10). Other keys are custom algorithms,
+//! named with 1 to 250 ASCII letters, digits, hyphens and underscores.
+//! Rule: `hash-format`.
 
 use serde_json::{Map, Value};
 
@@ -53,6 +54,15 @@ fn expectation(algorithm: &str) -> Option<ValueForm> {
     })
 }
 
+/// A custom hash algorithm name (spec 2.1 section 2.7): 1 to 250 characters of
+/// ASCII letters, digits, hyphen and underscore.
+fn is_custom_algorithm_name(name: &str) -> bool {
+    (1..=250).contains(&name.len())
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+}
+
 fn check_dict(hashes: &Map<String, Value>, path: &Path, out: &mut Vec<Violation>) {
     for (algorithm, value) in hashes {
         let Some(value) = value.as_str() else {
@@ -66,11 +76,11 @@ fn check_dict(hashes: &Map<String, Value>, path: &Path, out: &mut Vec<Violation>
                     format!("{algorithm} values must be {form}"),
                 ));
             }
-        } else if algorithm.is_empty() || algorithm.len() > 250 {
+        } else if !is_custom_algorithm_name(algorithm) {
             out.push(Violation::new(
                 "hash-format",
                 path.key(algorithm).into_string(),
-                "hash algorithm names must be 1 to 250 characters",
+                "hash algorithm names must be 1 to 250 characters of A-Z, a-z, 0-9, - and _",
             ));
         }
     }
@@ -122,6 +132,29 @@ mod tests {
         assert!(rules(&f).is_empty());
         f["hashes"] = json!({"SHA-512": "00"});
         assert_eq!(rules(&f), vec!["hash-format"]);
+    }
+
+    #[test]
+    fn custom_algorithm_names() {
+        let mut f = file();
+        f["hashes"] = json!({"my hash": "abc"});
+        assert_eq!(
+            messages(&f),
+            vec![
+                "file.hashes.my hash: hash algorithm names must be 1 to 250 characters of A-Z, a-z, 0-9, - and _"
+            ]
+        );
+        f["hashes"] = json!({"x_Vendor-Hash_2": "abc"});
+        assert!(rules(&f).is_empty());
+        f["hashes"] = json!({"a".repeat(251): "abc"});
+        assert_eq!(rules(&f), vec!["hash-format"]);
+        f["hashes"] = json!({"a".repeat(250): "abc"});
+        assert!(rules(&f).is_empty());
+        f["hashes"] = json!({"": "abc"});
+        assert_eq!(rules(&f), vec!["hash-format"]);
+        let mut o = indicator();
+        o["external_references"] = json!([{"source_name": "port-crc", "url": "https://crc.example/r/1", "hashes": {"sha256!": "x"}}]);
+        assert_eq!(rules(&o), vec!["hash-format"]);
     }
 
     #[test]

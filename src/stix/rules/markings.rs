@@ -1,6 +1,7 @@
 //! Data markings: granular-marking selectors must resolve in the object; a
 //! marking-definition must not mark itself; TLP 1.0 definitions must be the
-//! predefined objects. Spec 2.1 sections 7.2.2, 7.2.3 and 7.2.5.
+//! predefined objects, and an object that uses one of their ids must be exactly
+//! that object. Spec 2.1 sections 7.2.1.4, 7.2.2, 7.2.3 and 7.2.5.
 //! Rules: `marking-selector`, `marking-circular-ref`, `tlp-marking`.
 
 use serde_json::Value;
@@ -106,7 +107,9 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
             }
         }
     }
-    if ctx.str("definition_type") == Some("tlp") {
+    if let Some((level, _)) = id.and_then(|id| TLP1.iter().find(|(_, tlp)| *tlp == id)) {
+        check_predefined_tlp(ctx, level, out);
+    } else if ctx.str("definition_type") == Some("tlp") {
         let level = ctx
             .obj
             .get("definition")
@@ -124,6 +127,51 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
                 )),
                 _ => {}
             }
+        }
+    }
+}
+
+/// A marking-definition that carries a TLP 1.0 id must be exactly the object section
+/// 7.2.1.4 defines for it: these seven properties with these values, nothing else.
+fn check_predefined_tlp(ctx: &Ctx<'_>, level: &str, out: &mut Vec<Violation>) {
+    let label = level.to_ascii_uppercase();
+    let expect_str = |key: &str, expected: &str, out: &mut Vec<Violation>| {
+        if ctx.str(key) != Some(expected) {
+            out.push(Violation::new(
+                "tlp-marking",
+                ctx.path(key).into_string(),
+                format!("must be \"{expected}\" in the predefined TLP:{label} marking"),
+            ));
+        }
+    };
+    expect_str("spec_version", "2.1", out);
+    expect_str("created", "2017-01-20T00:00:00.000Z", out);
+    expect_str("definition_type", "tlp", out);
+    expect_str("name", &format!("TLP:{label}"), out);
+    let definition_ok = ctx
+        .obj
+        .get("definition")
+        .and_then(Value::as_object)
+        .is_some_and(|d| d.len() == 1 && d.get("tlp").and_then(Value::as_str) == Some(level));
+    if !definition_ok {
+        out.push(Violation::new(
+            "tlp-marking",
+            ctx.path("definition").into_string(),
+            format!("must be {{\"tlp\": \"{level}\"}} in the predefined TLP:{label} marking"),
+        ));
+    }
+    for key in ctx.obj.keys() {
+        if !matches!(
+            key.as_str(),
+            "type" | "spec_version" | "id" | "created" | "definition_type" | "name" | "definition"
+        ) {
+            out.push(Violation::new(
+                "tlp-marking",
+                ctx.path(key).into_string(),
+                format!(
+                    "is not part of the predefined TLP:{label} marking, which must not be changed"
+                ),
+            ));
         }
     }
 }
@@ -163,6 +211,42 @@ mod tests {
         });
         assert!(rules(&m).is_empty(), "{:?}", messages(&m));
         m["id"] = "marking-definition--0b3f6d0e-4a1c-4c55-9b2e-6c3d2f1a8e01".into();
+        assert_eq!(rules(&m), vec!["tlp-marking"]);
+    }
+
+    #[test]
+    fn tlp_definitions_are_exact() {
+        let exact = json!({
+            "type": "marking-definition", "spec_version": "2.1",
+            "id": "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+            "created": "2017-01-20T00:00:00.000Z",
+            "definition_type": "tlp", "name": "TLP:WHITE", "definition": {"tlp": "white"}
+        });
+        assert!(rules(&exact).is_empty(), "{:?}", messages(&exact));
+        let mut m = exact.clone();
+        m["modified"] = "2017-01-20T00:00:00.000Z".into();
+        assert_eq!(
+            messages(&m),
+            vec![
+                "marking-definition.modified: is not part of the predefined TLP:WHITE marking, which must not be changed"
+            ]
+        );
+        let mut m = exact.clone();
+        m["definition"] = json!({"tlp": "white", "note": "internal"});
+        assert_eq!(rules(&m), vec!["tlp-marking"]);
+        let mut m = exact.clone();
+        m["name"] = "TLP:CLEAR".into();
+        assert_eq!(
+            messages(&m),
+            vec![
+                "marking-definition.name: must be \"TLP:WHITE\" in the predefined TLP:WHITE marking"
+            ]
+        );
+        let mut m = exact.clone();
+        m["created"] = "2020-01-01T00:00:00.000Z".into();
+        assert_eq!(rules(&m), vec!["tlp-marking"]);
+        let mut m = exact.clone();
+        m.as_object_mut().unwrap().remove("name");
         assert_eq!(rules(&m), vec!["tlp-marking"]);
     }
 

@@ -6,14 +6,21 @@ use serde_json::{Map, Value};
 use super::types::Kind;
 use super::violation::{Path, Violation};
 
+pub mod addresses;
+pub mod charsets;
+pub mod cpe;
 pub mod extensions;
+pub mod external_refs;
 pub mod hashes;
 pub mod ids;
+pub mod language;
 pub mod markings;
+pub mod observables;
 pub mod patterns;
 pub mod properties;
 pub mod refs;
 pub mod timestamps;
+pub mod uri;
 pub mod vocab;
 
 /// What every rule gets: the object, its type and kind, and the path root.
@@ -22,6 +29,9 @@ pub(crate) struct Ctx<'a> {
     pub t: &'a str,
     pub kind: Kind,
     pub root: Path,
+    /// For an object inside observed-data's deprecated `objects` dictionary: that
+    /// dictionary, whose keys its references name.
+    pub embedded_in: Option<&'a Map<String, Value>>,
 }
 
 impl Ctx<'_> {
@@ -42,7 +52,10 @@ pub(crate) fn check_all(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     markings::check(ctx, out);
     hashes::check(ctx, out);
     vocab::check(ctx, out);
+    language::check(ctx, out);
+    observables::check(ctx, out);
     extensions::check(ctx, out);
+    external_refs::check(ctx, out);
     patterns::check(ctx, out);
 }
 

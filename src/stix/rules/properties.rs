@@ -1,5 +1,7 @@
 //! Property names, reserved names, custom type names, `spec_version` and
-//! `confidence`. Spec 2.1 sections 3.1, 3.2, 11.1 and 11.2.
+//! `confidence`. Spec 2.1 sections 3.1, 3.2, 11.1 and 11.2: property and custom
+//! type names begin with a letter; `severity`, `action`, `username` and
+//! `phone_numbers` are reserved.
 //! Rules: `property-name`, `reserved-property`, `type-name`, `spec-version`,
 //! `confidence-range`.
 
@@ -10,6 +12,8 @@ use crate::stix::violation::Violation;
 /// Names the specification reserves (removed from earlier drafts) and forbids on objects.
 const RESERVED: &[&str] = &[
     "severity",
+    "action",
+    "username",
     "usernames",
     "phone_numbers",
     "addresses",
@@ -23,14 +27,11 @@ const RESERVED: &[&str] = &[
     "valid_until_precision",
 ];
 
-/// Property names: ASCII a-z, 0-9 and `_`, 3 to 250 characters (`id` is the one shorter predefined name).
-pub fn is_property_name(name: &str) -> bool {
-    name == "id"
-        || ((3..=250).contains(&name.len())
-            && name
-                .bytes()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'))
-}
+pub use crate::stix::types::{is_long_property_name, is_property_name};
+
+/// The message for a property name that breaks the naming rule.
+pub const PROPERTY_NAME_RULE: &str =
+    "property names must be 3 to 250 characters of a-z, 0-9 and _, beginning with a letter";
 
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
     for key in ctx.obj.keys() {
@@ -38,11 +39,9 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
             out.push(Violation::new(
                 "property-name",
                 ctx.path(key).into_string(),
-                "property names must be 3 to 250 characters of a-z, 0-9 and _",
+                PROPERTY_NAME_RULE,
             ));
-        } else if RESERVED.contains(&key.as_str())
-            || (key == "action" && ctx.t == "course-of-action")
-        {
+        } else if RESERVED.contains(&key.as_str()) {
             out.push(Violation::new(
                 "reserved-property",
                 ctx.path(key).into_string(),
@@ -56,7 +55,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
             out.push(Violation::new(
                 "type-name",
                 ctx.path("type").into_string(),
-                "custom type names must be 3 to 250 characters of a-z, 0-9 and single hyphens",
+                "custom type names must be 3 to 250 characters of a-z, 0-9 and single hyphens, beginning with a letter",
             ));
         } else if t == "action" {
             out.push(Violation::new(
@@ -95,6 +94,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::stix::rules::test_support::*;
     use serde_json::json;
 
@@ -106,7 +106,7 @@ mod tests {
         assert_eq!(
             messages(&o),
             vec![
-                "indicator.x_Vessel: property names must be 3 to 250 characters of a-z, 0-9 and _"
+                "indicator.x_Vessel: property names must be 3 to 250 characters of a-z, 0-9 and _, beginning with a letter"
             ]
         );
         let mut o = indicator();
@@ -119,10 +119,40 @@ mod tests {
     }
 
     #[test]
+    fn names_begin_with_a_letter() {
+        for name in ["1acme", "_acme", "9_port_call"] {
+            let mut o = indicator();
+            o[name] = "x".into();
+            assert_eq!(rules(&o), vec!["property-name"], "{name}");
+        }
+        let mut f = file();
+        f["_x_vessel"] = "x".into();
+        assert_eq!(rules(&f), vec!["property-name"]);
+        assert!(is_property_name("x_1acme"));
+        assert!(is_property_name("id"));
+        assert!(!is_long_property_name("id"));
+    }
+
+    #[test]
     fn reserved_names() {
+        for name in ["severity", "action", "username", "phone_numbers"] {
+            let mut o = indicator();
+            o[name] = "x".into();
+            assert_eq!(rules(&o), vec!["reserved-property"], "{name}");
+            let mut r = json!({
+                "type": "relationship", "spec_version": "2.1",
+                "id": "relationship--3c1a9e7b-5d2f-4a86-b0c4-e1f2a3b4c5d6",
+                "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
+                "relationship_type": "indicates",
+                "source_ref": "indicator--0b3f6d0e-4a1c-4c55-9b2e-6c3d2f1a8e01",
+                "target_ref": "malware--5a7c1e2d-9f3b-4d6a-8c1e-2b4d6f8a0c13"
+            });
+            r[name] = "x".into();
+            assert_eq!(rules(&r), vec!["reserved-property"], "{name}");
+        }
         let mut o = indicator();
-        o["severity"] = "high".into();
-        assert_eq!(rules(&o), vec!["reserved-property"]);
+        o["usernames_seen"] = json!(["a"]);
+        assert!(rules(&o).is_empty(), "only the exact names are reserved");
     }
 
     #[test]
@@ -154,5 +184,12 @@ mod tests {
         assert!(rules(&o).contains(&"type-name"));
         let o = json!({"type": "x-vessel", "id": "x-vessel--0b3f6d0e-4a1c-4c55-9b2e-6c3d2f1a8e01", "imo_number": "9811000"});
         assert!(rules(&o).is_empty());
+        let o = json!({"type": "1-acme", "id": "1-acme--0b3f6d0e-4a1c-4c55-9b2e-6c3d2f1a8e01", "imo_number": "9811000"});
+        assert_eq!(rules(&o), vec!["type-name"]);
+        let o = json!({
+            "type": "1-acme", "spec_version": "2.1", "id": "1-acme--0b3f6d0e-4a1c-4c55-9b2e-6c3d2f1a8e01",
+            "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z"
+        });
+        assert_eq!(rules(&o), vec!["type-name"]);
     }
 }

@@ -1,6 +1,8 @@
 //! Reference properties (`*_ref`, `*_refs`): each value is an identifier, of a type
-//! the property allows. Spec 2.1 sections 3.2, 4-7 (property tables).
-//! Rules: `id-format`, `ref-type`.
+//! the property allows. Spec 2.1 sections 3.2, 4-7 (property tables). Inside
+//! observed-data's deprecated `objects` dictionary, references name keys of that
+//! dictionary instead (section 4.14).
+//! Rules: `id-format`, `ref-type`, `embedded-ref`.
 
 use serde_json::{Map, Value};
 
@@ -18,6 +20,8 @@ enum Allowed {
     Sdo,
     /// An SCO or an SRO (observed-data object_refs).
     ScoOrSro,
+    /// An SDO or an SRO, defined or custom (language-content object_ref).
+    SdoOrSro,
     /// Any SCO (defined or custom).
     Sco,
     /// Anything with a well-formed identifier.
@@ -42,6 +46,7 @@ fn allowed(t: &str, prop: &str) -> Allowed {
         ("sighting", "observed_data_refs") => Only(&["observed-data"]),
         ("sighting", "where_sighted_refs") => Only(&["identity", "location"]),
         ("observed-data", "object_refs") => ScoOrSro,
+        ("language-content", "object_ref") => SdoOrSro,
         ("malware", "sample_refs") => Only(&["file", "artifact"]),
         ("malware", "operating_system_refs") => Only(SOFTWARE),
         (
@@ -86,6 +91,7 @@ fn describe(a: Allowed) -> String {
         Allowed::SdoOrSco => "a domain or cyber-observable object".to_owned(),
         Allowed::Sdo => "a domain object (SDO)".to_owned(),
         Allowed::ScoOrSro => "a cyber-observable object or a relationship".to_owned(),
+        Allowed::SdoOrSro => "a domain object or a relationship object".to_owned(),
         Allowed::Sco => "a cyber-observable object".to_owned(),
         Allowed::Any => "any object".to_owned(),
     }
@@ -104,13 +110,57 @@ fn accepts(a: Allowed, target: &str) -> bool {
                 && target != "sighting"
                 && target != "bundle"
         }
+        Allowed::SdoOrSro => {
+            !SCO_TYPES.contains(&target) && !META_TYPES.contains(&target) && target != "bundle"
+        }
         Allowed::Sco => !SDO_TYPES.contains(&target) && !defined_non_sdo(target),
         Allowed::Any => true,
     }
 }
 
-fn check_one(owner: &str, prop: &str, value: &Value, path: Path, out: &mut Vec<Violation>) {
+/// References that always hold identifiers, even inside observed-data's embedded
+/// objects: markings and the creator live outside the `objects` dictionary.
+fn names_an_identifier(prop: &str) -> bool {
+    matches!(
+        prop,
+        "created_by_ref" | "object_marking_refs" | "marking_ref"
+    )
+}
+
+fn check_one(
+    owner: &str,
+    prop: &str,
+    value: &Value,
+    path: Path,
+    embedded_in: Option<&Map<String, Value>>,
+    out: &mut Vec<Violation>,
+) {
     let Some(id) = value.as_str() else { return };
+    if let Some(dict) = embedded_in
+        && !names_an_identifier(prop)
+    {
+        // Spec 2.1 section 4.14 (deprecated `objects`): references between the
+        // embedded objects name keys of the dictionary.
+        let Some(target) = dict.get(id) else {
+            out.push(Violation::new(
+                "embedded-ref",
+                path.into_string(),
+                format!("'{id}' is not a key of the observed-data's objects"),
+            ));
+            return;
+        };
+        let a = allowed(owner, prop);
+        if let Some(t) = target.get("type").and_then(Value::as_str)
+            && !accepts(a, t)
+        {
+            out.push(Violation::new(
+                "ref-type",
+                path.into_string(),
+                format!("must reference {}, not {t} (object '{id}')", describe(a)),
+            ));
+        }
+        return;
+    }
     match parse_id(id) {
         Err(why) => out.push(Violation::new(
             "id-format",
@@ -131,28 +181,35 @@ fn check_one(owner: &str, prop: &str, value: &Value, path: Path, out: &mut Vec<V
 }
 
 /// Checks every `*_ref`/`*_refs` property of `map`, an object of type `owner`.
-fn check_map(owner: &str, map: &Map<String, Value>, base: &Path, out: &mut Vec<Violation>) {
+fn check_map(
+    owner: &str,
+    map: &Map<String, Value>,
+    base: &Path,
+    embedded_in: Option<&Map<String, Value>>,
+    out: &mut Vec<Violation>,
+) {
     for (key, value) in map {
         if key.ends_with("_ref") {
-            check_one(owner, key, value, base.key(key), out);
+            check_one(owner, key, value, base.key(key), embedded_in, out);
         } else if key.ends_with("_refs")
             && let Some(items) = value.as_array()
         {
             let p = base.key(key);
             for (i, item) in items.iter().enumerate() {
-                check_one(owner, key, item, p.index(i), out);
+                check_one(owner, key, item, p.index(i), embedded_in, out);
             }
         }
     }
 }
 
 pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
-    check_map(ctx.t, ctx.obj, &ctx.root, out);
+    let embedded_in = ctx.embedded_in;
+    check_map(ctx.t, ctx.obj, &ctx.root, embedded_in, out);
     if let Some(gms) = ctx.obj.get("granular_markings").and_then(Value::as_array) {
         let p = ctx.path("granular_markings");
         for (i, gm) in gms.iter().enumerate() {
             if let Some(m) = gm.as_object() {
-                check_map("granular-marking", m, &p.index(i), out);
+                check_map("granular-marking", m, &p.index(i), embedded_in, out);
             }
         }
     }
@@ -162,7 +219,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
         let p = ctx.path("body_multipart");
         for (i, part) in parts.iter().enumerate() {
             if let Some(m) = part.as_object() {
-                check_map("mime-part", m, &p.index(i), out);
+                check_map("mime-part", m, &p.index(i), embedded_in, out);
             }
         }
     }
@@ -170,7 +227,7 @@ pub(crate) fn check(ctx: &Ctx<'_>, out: &mut Vec<Violation>) {
         let p = ctx.path("extensions");
         for (name, ext) in exts {
             if let Some(m) = ext.as_object() {
-                check_map(name, m, &p.key(name), out);
+                check_map(name, m, &p.key(name), embedded_in, out);
             }
         }
     }
@@ -251,6 +308,29 @@ mod tests {
         assert_eq!(
             messages(&o),
             vec!["email-message.to_refs[1]: must reference email-addr, not url"]
+        );
+    }
+
+    #[test]
+    fn language_content_translates_domain_and_relationship_objects() {
+        let mut lc = json!({
+            "type": "language-content", "spec_version": "2.1",
+            "id": "language-content--0b3f6d0e-4a1c-4c55-9b2e-6c3d2f1a8e01",
+            "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z",
+            "object_ref": "relationship--5a7c1e2d-9f3b-4d6a-8c1e-2b4d6f8a0c13",
+            "contents": {"nl": {"description": "gebruikt"}}
+        });
+        assert!(rules(&lc).is_empty(), "{:?}", messages(&lc));
+        for target in ["bundle", "file", "language-content", "marking-definition"] {
+            lc["object_ref"] = format!("{target}--5a7c1e2d-9f3b-4d6a-8c1e-2b4d6f8a0c13").into();
+            assert_eq!(rules(&lc), vec!["ref-type"], "{target}");
+        }
+        lc["object_ref"] = "bundle--5a7c1e2d-9f3b-4d6a-8c1e-2b4d6f8a0c13".into();
+        assert_eq!(
+            messages(&lc),
+            vec![
+                "language-content.object_ref: must reference a domain object or a relationship object, not bundle"
+            ]
         );
     }
 
