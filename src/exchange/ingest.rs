@@ -35,6 +35,11 @@ pub struct IngestRequest<'a> {
     pub request_timestamp: Timestamp,
 }
 
+/// How long a background ingest that met a busy or full database waits
+/// before trying again, doubling up to the maximum.
+const BACKGROUND_RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+const BACKGROUND_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Exchange {
     pub fn ingest(&self, req: IngestRequest<'_>) -> Result<StatusRecord, ExchangeError> {
         let batch = self.admit(&req)?;
@@ -46,10 +51,30 @@ impl Exchange {
             let push = self.push.clone();
             std::thread::spawn(move || {
                 let status = batch.status_id.clone();
-                match store.ingest(batch) {
-                    Ok(done) => push.committed(done.collection),
-                    // The payload stays in the database; the next start resumes it.
-                    Err(e) => tracing::error!(error = %e, %status, "background ingest failed"),
+                let mut wait = BACKGROUND_RETRY_FIRST;
+                let mut next = Some(batch);
+                while let Some(batch) = next.take() {
+                    match store.ingest(batch) {
+                        Ok(done) => push.committed(done.collection),
+                        // A busy or full database passes: try again, less and
+                        // less often, so the envelope completes without a
+                        // restart. The payload is read back from the database
+                        // rather than kept twice in memory.
+                        Err(e) if e.is_transient() => {
+                            tracing::warn!(error = %e, %status, retry_in_s = wait.as_secs(), "background ingest waits for the database");
+                            std::thread::sleep(wait);
+                            wait = (wait * 2).min(BACKGROUND_RETRY_MAX);
+                            next = match store.pending_batches() {
+                                Ok(pending) => pending.into_iter().find(|b| b.status_id == status),
+                                Err(e) => {
+                                    tracing::error!(error = %e, %status, "background ingest stopped; the next start resumes it");
+                                    None
+                                }
+                            };
+                        }
+                        // The payload stays in the database; the next start resumes it.
+                        Err(e) => tracing::error!(error = %e, %status, "background ingest failed"),
+                    }
                 }
                 return_freed_memory();
             });

@@ -26,6 +26,14 @@ pub enum StoreError {
     WriterStopped,
 }
 
+impl StoreError {
+    /// A failure that passes on its own (a lock held elsewhere, a disk that
+    /// fills and is freed again): the same write can simply be tried later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Busy | StoreError::Full(_))
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;

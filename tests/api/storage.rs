@@ -295,6 +295,109 @@ async fn a_full_database_answers_507_says_so_once_and_takes_writes_again_once_sp
     );
 }
 
+/// A large envelope is acknowledged (202, pending) and then meets a full
+/// database while it is being stored in the background. It waits, trying
+/// again less and less often, and completes once the operator frees space,
+/// without a restart and without the member pushing it again.
+#[tokio::test]
+async fn a_background_envelope_that_meets_a_full_database_completes_once_space_is_freed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    init(&dir);
+    let cli = |args: &[&str]| {
+        let out = run(breakwater().arg("--config").arg(config_of(&dir)).args(args));
+        assert_success(&out);
+    };
+    cli(&[
+        "collections",
+        "create",
+        "--title",
+        "Ballast",
+        "--tier",
+        "green",
+        "--alias",
+        "ballast",
+    ]);
+    let size = std::fs::metadata(dir.join("breakwater.db")).unwrap().len();
+    let cap = (size + 3 * 1024 * 1024).to_string();
+    // Every envelope is stored in the background.
+    let server = Server::start(
+        &dir,
+        &[
+            ("BREAKWATER_MAX_DATABASE_BYTES", &cap),
+            ("BREAKWATER_BACKGROUND_THRESHOLD", "0"),
+        ],
+    );
+    let operator = server.operator();
+    let objects_url =
+        |collection: &str| format!("{}/crc/collections/{collection}/objects/", server.base());
+    let status_of = |id: &str| format!("{}/crc/status/{id}/", server.base());
+    let waits = "background ingest waits for the database";
+
+    for _ in 0..4 {
+        let r = operator.post(&objects_url("ballast"), &envelope(100)).await;
+        assert_eq!(r.status, 202, "{}", r.text);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        for _ in 0..600 {
+            if operator.get(&status_of(&id)).await.body["status"] == "complete" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    // Push smaller and smaller envelopes until one is acknowledged (its
+    // payload fits) but cannot be stored (its objects do not).
+    let green = objects_url("tlp-green");
+    let mut size = 20;
+    let mut stuck = None;
+    'push: for _ in 0..2_000 {
+        let body = envelope(size);
+        let r = operator.post(&green, &body).await;
+        if r.status == 507 {
+            assert!(
+                size > 1,
+                "no envelope was acknowledged and then found the database full"
+            );
+            size = (size / 2).max(1);
+            continue;
+        }
+        assert_eq!(r.status, 202, "{}", r.text);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        loop {
+            let log = server.log_text();
+            assert!(
+                !log.contains("background ingest failed"),
+                "the background ingest gave up:\n{log}"
+            );
+            if log.contains(waits) {
+                stuck = Some((id, ids_in::<HashSet<String>>(&body, "objects")));
+                break 'push;
+            }
+            if operator.get(&status_of(&id)).await.body["status"] == "complete" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    let (id, ids) = stuck.expect("the database never filled");
+    let pending = operator.get(&status_of(&id)).await;
+    assert_eq!(pending.body["status"], "pending", "{}", pending.text);
+
+    cli(&["collections", "delete", "ballast", "--yes"]);
+    let mut status = Value::Null;
+    for _ in 0..1_200 {
+        let r = operator.get(&status_of(&id)).await;
+        if r.body["status"] == "complete" {
+            status = r.body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status["status"], "complete", "the envelope never completed");
+    assert_eq!(status["success_count"], ids.len(), "{status}");
+    assert!(served_ids(&operator, &green).await.is_superset(&ids));
+}
+
 /// Another process keeps the database's write lock longer than the server
 /// waits for it (here a bare SQLite connection, as a `sqlite3` shell left
 /// in a transaction would): a push answers a TAXII 503 with Retry-After,
