@@ -11,7 +11,8 @@ use super::{SqliteStore, collect, collection_id, ts};
 use crate::model::CollectionId;
 use crate::store::*;
 
-/// ?1 collections (JSON array).
+/// ?1 collections (JSON array). A deleted collection's rows go when it is
+/// marked deleted (`collections_console_hide` in 0004).
 const TYPE_COUNTS: &str = "SELECT collection_id, object_type, objects, versions
      FROM object_type_counts
      WHERE collection_id IN (SELECT value FROM json_each(?1)) AND versions > 0
@@ -26,6 +27,7 @@ macro_rules! activity_sql {
             $table,
             " WHERE period >= ?1 AND action = ?2
                AND (?3 IS NULL OR collection_id IN (SELECT value FROM json_each(?3)))
+               AND collection_id IN (SELECT id FROM collections WHERE deleted_at IS NULL)
                AND (?4 IS NULL OR member = ?4)
              GROUP BY period, sector ORDER BY period, sector"
         )
@@ -38,6 +40,7 @@ const ACTIVITY_DAILY: &str = activity_sql!("activity_daily");
 const REFUSALS: &str = "SELECT reason, SUM(objects) AS n FROM refusals_daily
      WHERE period >= ?1
        AND (?2 IS NULL OR collection_id IN (SELECT value FROM json_each(?2)))
+       AND collection_id IN (SELECT id FROM collections WHERE deleted_at IS NULL)
        AND (?3 IS NULL OR member = ?3)
      GROUP BY reason ORDER BY n DESC, reason LIMIT ?4";
 

@@ -668,6 +668,8 @@ fn upgrading_fills_the_read_models_from_existing_rows() {
             r#"
             PRAGMA user_version = 2;
             INSERT INTO members (name, sector, clearance, created) VALUES ('m', 'rail', 'red', 0);
+            INSERT INTO api_roots (name, title, max_content_length) VALUES ('crc', 't', 1000);
+            INSERT INTO collections (id, api_root, title, tier, created) VALUES ('c', 'crc', 'c', 'green', 0);
             INSERT INTO objects VALUES (10, 'c', 'indicator--1', 'indicator', 1, 'v', '2.1', 1, 1,
                 '{"labels":["port"],"created_by_ref":"identity--a"}');
             INSERT INTO objects VALUES (11, 'c', 'relationship--1', 'relationship', 1, 'v', '2.1', 1, 1,
@@ -797,4 +799,153 @@ fn deleting_objects_removes_their_labels_and_edges() {
         })
         .unwrap();
     assert_eq!(left, 0, "no side rows outlive their object");
+}
+
+#[test]
+fn a_deleted_collection_leaves_the_read_models_at_once_and_its_side_rows_go_with_its_objects() {
+    let (_dir, store, kept) = store();
+    let gone = collection(&store, "doomed");
+    let indicator = format!("indicator--{}", uuid(1));
+    let campaign = format!("campaign--{}", uuid(2));
+    let objects = |offset: usize| {
+        vec![
+            object(
+                "indicator",
+                1 + offset,
+                V1,
+                serde_json::json!({"labels": ["port"]}),
+            ),
+            object(
+                "relationship",
+                3 + offset,
+                V1,
+                serde_json::json!({"relationship_type": "indicates", "source_ref": indicator, "target_ref": campaign}),
+            ),
+            object(
+                "sighting",
+                4 + offset,
+                V1,
+                serde_json::json!({"sighting_of_ref": indicator}),
+            ),
+        ]
+    };
+    ingest(
+        &store,
+        kept,
+        "m",
+        objects(0),
+        vec![refusal("not valid JSON")],
+    );
+    ingest(
+        &store,
+        gone,
+        "m",
+        objects(100),
+        vec![refusal("not valid JSON")],
+    );
+    let since = Timestamp::now().plus_micros(-3_600_000_000);
+    let pushed = |store: &SqliteStore| -> u64 {
+        store
+            .activity(&ActivityQuery {
+                granularity: Granularity::Hour,
+                since,
+                action: Activity::Push,
+                collections: None,
+                member: None,
+            })
+            .unwrap()
+            .iter()
+            .map(|b| b.objects)
+            .sum()
+    };
+    let refused = |store: &SqliteStore| -> u64 {
+        store
+            .refusals(&RefusalQuery {
+                since,
+                collections: None,
+                member: Some("m".into()),
+                limit: 10,
+            })
+            .unwrap()
+            .iter()
+            .map(|r| r.objects)
+            .sum()
+    };
+    assert_eq!(pushed(&store), 6);
+    assert_eq!(refused(&store), 2);
+    assert_eq!(store.type_counts(&[kept, gone]).unwrap().len(), 6);
+
+    store.delete_collection(gone).unwrap();
+    // Marked deleted, objects not yet removed: gone from every read model.
+    assert_eq!(pushed(&store), 3);
+    assert_eq!(refused(&store), 1);
+    let counts = store.type_counts(&[kept, gone]).unwrap();
+    assert!(counts.iter().all(|t| t.collection == kept), "{counts:?}");
+    assert_eq!(counts.len(), 3);
+
+    store.purge_deleted_collections().unwrap();
+    let left = |table: &str| -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE collection_id = ?1");
+        store
+            .read(|conn| Ok(conn.query_row(&sql, [gone.to_string()], |r| r.get(0))?))
+            .unwrap()
+    };
+    for table in [
+        "object_type_counts",
+        "object_labels",
+        "object_edges",
+        "activity_hourly",
+        "activity_daily",
+        "refusals_daily",
+    ] {
+        assert_eq!(
+            left(table),
+            0,
+            "{table} still holds rows of the deleted collection"
+        );
+    }
+    assert_eq!(store.edges(&[kept], &indicator, 10).unwrap().len(), 2);
+    assert_eq!(pushed(&store), 3);
+}
+
+/// A batch too large for one transaction is stored part by part
+/// (`ingest_in_parts`); every part feeds the read models.
+#[test]
+fn a_batch_stored_in_parts_feeds_every_read_model() {
+    let (_dir, store, c) = store();
+    let n = super::super::writer::MAX_TRANSACTION_OBJECTS + 500;
+    let hub = format!("campaign--{}", uuid(0));
+    let objects: Vec<NewObject> = (1..=n)
+        .map(|i| {
+            if i % 2 == 0 {
+                object("indicator", i, V1, serde_json::json!({"labels": ["port"]}))
+            } else {
+                object(
+                    "relationship",
+                    i,
+                    V1,
+                    serde_json::json!({"relationship_type": "indicates", "source_ref": format!("indicator--{}", uuid(i + 1)), "target_ref": hub}),
+                )
+            }
+        })
+        .collect();
+    let status = ingest(&store, c, "m", objects, vec![]);
+    assert_eq!(status.details.successes.len(), n);
+    let counts = store.type_counts(&[c]).unwrap();
+    assert_eq!(counts.iter().map(|t| t.objects).sum::<u64>(), n as u64);
+    let labelled = browse_all(
+        &store,
+        c,
+        &BrowseFilter {
+            label: Some("port".into()),
+            ..Default::default()
+        },
+        500,
+        5_000,
+    );
+    assert_eq!(labelled.len(), n / 2);
+    let edges: i64 = store
+        .read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM object_edges", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(edges as usize, n - n / 2);
 }

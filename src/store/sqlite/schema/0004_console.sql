@@ -256,6 +256,24 @@ CREATE TRIGGER audit_rollup AFTER INSERT ON audit
         SET objects = objects + excluded.objects, requests = requests + 1;
 END;
 
+-- A deleted collection (schema 3) leaves the console at once: its counts go
+-- when it is marked deleted, and every query reads only live collections.
+-- Its labels and edges go with its objects, chunk by chunk (the DELETE
+-- triggers above); its rollups go with the collection's row, last.
+CREATE INDEX activity_hourly_collection ON activity_hourly(collection_id);
+CREATE INDEX activity_daily_collection ON activity_daily(collection_id);
+CREATE INDEX refusals_daily_collection ON refusals_daily(collection_id);
+CREATE TRIGGER collections_console_hide AFTER UPDATE OF deleted_at ON collections
+    WHEN OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL BEGIN
+    DELETE FROM object_type_counts WHERE collection_id = NEW.id;
+END;
+CREATE TRIGGER collections_console_d AFTER DELETE ON collections BEGIN
+    DELETE FROM object_type_counts WHERE collection_id = OLD.id;
+    DELETE FROM activity_hourly WHERE collection_id = OLD.id;
+    DELETE FROM activity_daily WHERE collection_id = OLD.id;
+    DELETE FROM refusals_daily WHERE collection_id = OLD.id;
+END;
+
 -- A member's submissions, newest first; the operator's, of everyone.
 CREATE INDEX statuses_member ON statuses(member, request_timestamp, id);
 CREATE INDEX statuses_requested ON statuses(request_timestamp, id);
