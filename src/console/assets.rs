@@ -1,4 +1,4 @@
-//! The console's stylesheet and icon, compiled into the binary (no CDN: the
+//! The console's stylesheet, script and icon, compiled into the binary (no CDN: the
 //! console works on an air-gapped network). They are served under a
 //! versioned path that changes whenever their bytes do, so browsers may
 //! cache them for a year; pages themselves are never cached.
@@ -21,6 +21,11 @@ const ASSETS: &[Asset] = &[
         name: "console.css",
         content_type: "text/css; charset=utf-8",
         bytes: include_bytes!("assets/console.css"),
+    },
+    Asset {
+        name: "live.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("assets/live.js"),
     },
     Asset {
         name: "icon.svg",

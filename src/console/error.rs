@@ -22,6 +22,14 @@ pub enum ConsoleError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// Over the member's limit of requests in progress (429), or the
+    /// database is busy (503): the same page works a moment later.
+    #[error("{message}")]
+    Unavailable {
+        status: StatusCode,
+        retry_after: u32,
+        message: String,
+    },
     #[error("the console could not complete the request (error id {0})")]
     Internal(uuid::Uuid),
 }
@@ -39,6 +47,11 @@ impl From<ExchangeError> for ConsoleError {
         match e {
             ExchangeError::NotFound(what) => ConsoleError::NotFound(what),
             ExchangeError::Invalid(why) => ConsoleError::BadRequest(why),
+            ExchangeError::Busy => ConsoleError::Unavailable {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                retry_after: 5,
+                message: ExchangeError::Busy.to_string(),
+            },
             other => ConsoleError::internal(&other),
         }
     }
@@ -58,6 +71,7 @@ impl ResponseError for ConsoleError {
             ConsoleError::Refused(_) | ConsoleError::Forbidden(_) => StatusCode::FORBIDDEN,
             ConsoleError::NotFound(_) => StatusCode::NOT_FOUND,
             ConsoleError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ConsoleError::Unavailable { status, .. } => *status,
             ConsoleError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -80,6 +94,7 @@ impl ResponseError for ConsoleError {
             ConsoleError::Forbidden(_) => ("Forbidden", ""),
             ConsoleError::NotFound(_) => ("Not found", ""),
             ConsoleError::BadRequest(_) => ("Bad request", ""),
+            ConsoleError::Unavailable { .. } => ("Try again in a moment", ""),
             ConsoleError::Internal(_) => ("Something went wrong", ""),
         };
         let markup = layout::bare(
@@ -91,8 +106,11 @@ impl ResponseError for ConsoleError {
                 p { a href="/console/" { "Back to the overview" } }
             },
         );
-        HttpResponse::build(status)
-            .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
-            .body(markup.into_string())
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"));
+        if let ConsoleError::Unavailable { retry_after, .. } = self {
+            response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+        }
+        response.body(markup.into_string())
     }
 }

@@ -30,6 +30,23 @@ fn head(title: &str) -> Markup {
 
 /// A page for a signed-in viewer.
 pub fn page(viewer: &Viewer, nav: Nav, title: &str, content: Markup) -> Markup {
+    page_with(viewer, nav, title, None, content)
+}
+
+/// A page that refreshes its content whenever the live stream at `live`
+/// (`/console/live...`) says one of its collections changed. Without
+/// JavaScript it is the same page, refreshed by reloading.
+pub fn live_page(viewer: &Viewer, nav: Nav, title: &str, live: &str, content: Markup) -> Markup {
+    page_with(viewer, nav, title, Some(live), content)
+}
+
+fn page_with(
+    viewer: &Viewer,
+    nav: Nav,
+    title: &str,
+    live: Option<&str>,
+    content: Markup,
+) -> Markup {
     let member = viewer.member();
     let operator = viewer.operator().is_some();
     let item = |target: Nav, href: &str, text: &str| {
@@ -63,9 +80,15 @@ pub fn page(viewer: &Viewer, nav: Nav, title: &str, content: Markup) -> Markup {
                         }
                     }
                 }
-                main { (content) }
+                main data-live=[live] { (content) }
                 footer {
-                    "Read-only console. Times are UTC. Live updates are not available: reload to refresh."
+                    "Read-only console. Times are UTC. "
+                    @if live.is_some() {
+                        span #live-state { "This page updates as objects arrive." }
+                        script src=(assets::url("live.js")) defer {}
+                    } @else {
+                        "Reload to refresh."
+                    }
                 }
             }
         }

@@ -3,8 +3,9 @@
 //! same listener. A page is a guest of `exchange`: it asks `auth::policy`
 //! for the same tokens TAXII handlers get and reads only through them.
 //!
-//! Hardening: templates escape every value (maud); no script at all, a
-//! strict Content-Security-Policy, styles and icon embedded in the binary
+//! Hardening: templates escape every value (maud); one small script of our
+//! own (`live.js`, live updates) and nothing inline, a strict
+//! Content-Security-Policy, styles, script and icon embedded in the binary
 //! and served from versioned URLs, pages marked `private, no-store`.
 
 mod assets;
@@ -12,6 +13,7 @@ mod csv;
 mod error;
 mod json;
 mod layout;
+mod live;
 mod pages;
 mod session;
 mod svg;
@@ -28,10 +30,11 @@ pub use viewer::Viewer;
 use crate::exchange::Exchange;
 
 /// Everything `default-src 'none'` forbids stays forbidden except our own
-/// stylesheet and images, and forms that post to ourselves. There is no
-/// script to allow.
+/// stylesheet, images and script (same origin, from the binary; no inline
+/// script or handler), connections back to ourselves (the live stream and
+/// the page it refreshes), and forms that post to ourselves.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
-     script-src 'none'; connect-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+     script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// The console's shared state.
 pub struct Console {
@@ -91,6 +94,7 @@ pub fn configure(console: web::Data<Console>) -> impl FnOnce(&mut web::ServiceCo
                 .route("/members/", web::get().to(pages::members::page))
                 .route("/audit/", web::get().to(pages::audit::page))
                 .route("/audit.csv", web::get().to(pages::audit::csv))
+                .route("/live", web::get().to(live::stream))
                 .route("/assets/{version}/{name}", web::get().to(assets::serve))
                 .default_service(web::to(not_found)),
         );

@@ -2,12 +2,14 @@
 //! (or a token session where tokens are on), and what the policy lets them see.
 
 use std::future::{Ready, ready};
+use std::sync::Arc;
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 
 use super::{Console, ConsoleError, session};
-use crate::auth::extract::LoggedMember;
+use crate::auth::extract::{Credentials, LoggedMember, admit};
 use crate::auth::policy::{self, Denied, OperatorAccess, ReadAccess};
+use crate::auth::registry::Snapshot;
 use crate::auth::{AuthError, Caller, MemberRegistry};
 use crate::exchange::console::Scope;
 use crate::model::{CollectionId, Timestamp};
@@ -36,6 +38,7 @@ fn resolve(req: &HttpRequest) -> Result<Viewer, ConsoleError> {
         }),
         Err(AuthError::NoCredentials) => from_session(req),
         Err(AuthError::Store(e)) => Err(ConsoleError::internal(&e)),
+        Err(busy @ AuthError::TooManyRequests { .. }) => Err(too_many(&busy)),
         Err(refused) => Err(ConsoleError::Refused(refused.to_string())),
     }
 }
@@ -70,14 +73,29 @@ fn from_session(req: &HttpRequest) -> Result<Viewer, ConsoleError> {
     }
     req.extensions_mut()
         .insert(LoggedMember(member.name.clone()));
-    Ok(Viewer {
-        caller: Caller {
+    // A session counts against the member's limit of requests in progress,
+    // as its certificate would.
+    let caller = admit(
+        req,
+        Caller {
             member,
             fingerprint: None,
             snapshot,
         },
+    )
+    .map_err(|e| too_many(&e))?;
+    Ok(Viewer {
+        caller,
         session: true,
     })
+}
+
+fn too_many(e: &AuthError) -> ConsoleError {
+    ConsoleError::Unavailable {
+        status: actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        retry_after: 1,
+        message: e.to_string(),
+    }
 }
 
 impl Viewer {
@@ -98,15 +116,7 @@ impl Viewer {
     /// A read token for every collection the policy lets this member read,
     /// by tier then title.
     pub fn reads(&self) -> Vec<ReadAccess> {
-        let mut collections: Vec<_> = self.caller.snapshot.collections().to_vec();
-        collections.sort_by(|a, b| (a.tier, &a.title).cmp(&(b.tier, &b.title)));
-        collections
-            .iter()
-            .filter_map(|c| {
-                let rights = self.caller.snapshot.rights(&self.caller.member, c);
-                policy::read_access(&self.caller.member, c, rights).ok()
-            })
-            .collect()
+        reads(&self.caller.snapshot, &self.caller.member)
     }
 
     /// The read token for one collection, or what TAXII would answer: 404
@@ -162,5 +172,37 @@ impl Viewer {
             detail: Some(what.to_string()),
             ..AuditEvent::now("console-view", "ok")
         });
+    }
+}
+
+/// A read token for every collection the policy lets `member` read in
+/// `snapshot`, by tier then title.
+pub fn reads(snapshot: &Snapshot, member: &Member) -> Vec<ReadAccess> {
+    let mut collections: Vec<_> = snapshot.collections().to_vec();
+    collections.sort_by(|a, b| (a.tier, &a.title).cmp(&(b.tier, &b.title)));
+    collections
+        .iter()
+        .filter_map(|c| policy::read_access(member, c, snapshot.rights(member, c)).ok())
+        .collect()
+}
+
+/// The viewer of a long-lived response (the live page stream), judged again
+/// against `snapshot` exactly as a new page request would be: a revoked
+/// certificate or token, an expired session or a suspension refuses it.
+/// Counts nothing against the member's request limit.
+pub fn judge_again(
+    req: &HttpRequest,
+    console: &Console,
+    snapshot: Arc<Snapshot>,
+) -> Option<Member> {
+    match Credentials::of(req).judge(snapshot.clone()) {
+        Ok(caller) => Some(caller.member),
+        Err(AuthError::NoCredentials) => {
+            let now = Timestamp::now();
+            let token_hash = session::verify(req, &console.session_key, now)?;
+            let member = snapshot.member_for_token(&token_hash, now).ok()?;
+            (!member.suspended).then(|| member.clone())
+        }
+        Err(_) => None,
     }
 }

@@ -9,6 +9,7 @@ mod community;
 mod concurrency;
 mod conformance;
 mod console;
+mod console_live;
 mod errors;
 mod filters;
 mod helpers;

@@ -165,10 +165,22 @@ fn render(
             }
         }
     };
-    Ok(layout::page(
-        viewer,
-        Nav::Overview,
-        &collection.title,
-        content,
-    ))
+    // The newest page shows new objects as they arrive; older pages stay put.
+    if before.is_none() {
+        let live = format!("/console/live?collection={}", collection.id);
+        Ok(layout::live_page(
+            viewer,
+            Nav::Overview,
+            &collection.title,
+            &live,
+            content,
+        ))
+    } else {
+        Ok(layout::page(
+            viewer,
+            Nav::Overview,
+            &collection.title,
+            content,
+        ))
+    }
 }

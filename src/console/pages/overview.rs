@@ -174,5 +174,11 @@ fn render(viewer: &Viewer, console: &Console, now: Timestamp) -> Result<Markup, 
             }
         }
     };
-    Ok(layout::page(viewer, Nav::Overview, "Overview", content))
+    Ok(layout::live_page(
+        viewer,
+        Nav::Overview,
+        "Overview",
+        "/console/live",
+        content,
+    ))
 }
