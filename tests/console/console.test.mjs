@@ -51,10 +51,12 @@ cli('members', 'add', 'evergreen-line', '--sector', 'shipping-line', '--clearanc
   '--contact', 'soc@evergreen.example');
 cli('members', 'add', 'northern-rail', '--sector', 'rail', '--clearance', 'green');
 cli('members', 'add', 'quay-terminals', '--sector', 'terminal-operator', '--clearance', 'red');
+// Each member's handover directory, as `certs issue` writes it.
+const handoverOf = (member) => path.join(handover, member);
 fs.mkdirSync(handover);
-cli('certs', 'issue', '--member', 'evergreen-line', '--out', handover);
-cli('certs', 'issue', '--member', 'northern-rail', '--out', handover, '--days', '12');
-cli('certs', 'issue', '--member', 'quay-terminals', '--out', handover);
+cli('certs', 'issue', '--member', 'evergreen-line', '--out', handoverOf('evergreen-line'));
+cli('certs', 'issue', '--member', 'northern-rail', '--out', handoverOf('northern-rail'), '--days', '12');
+cli('certs', 'issue', '--member', 'quay-terminals', '--out', handoverOf('quay-terminals'));
 cli('grants', 'add', '--member', 'evergreen-line', '--collection', 'tlp-green', '--read', '--write');
 cli('grants', 'add', '--member', 'evergreen-line', '--collection', 'tlp-amber', '--read');
 cli('grants', 'add', '--sector', 'rail', '--collection', 'tlp-green', '--read', '--write');
@@ -94,8 +96,8 @@ const port = await new Promise((resolve, reject) => {
 const origin = `https://localhost:${port}`;
 const ca = fs.readFileSync(path.join(data, 'ca', 'ca.pem'));
 const identity = (name) => ({
-  cert: fs.readFileSync(name === 'operator' ? path.join(data, 'members', 'operator.pem') : path.join(handover, `${name}.pem`)),
-  key: fs.readFileSync(name === 'operator' ? path.join(data, 'members', 'operator-key.pem') : path.join(handover, `${name}-key.pem`)),
+  cert: fs.readFileSync(name === 'operator' ? path.join(data, 'members', 'operator.pem') : path.join(handoverOf(name), `${name}.pem`)),
+  key: fs.readFileSync(name === 'operator' ? path.join(data, 'members', 'operator-key.pem') : path.join(handoverOf(name), `${name}-key.pem`)),
 });
 
 /** One TAXII request with a member's certificate. */
@@ -220,7 +222,7 @@ const browser = await chromium.launch({
 async function contextFor(member, options = {}) {
   const clientCertificates = member === 'evergreen-line'
     // The member presents the .p12 it was handed, as a browser would.
-    ? [{ origin, pfxPath: path.join(handover, `${member}.p12`), passphrase: 'breakwater' }]
+    ? [{ origin, pfxPath: path.join(handoverOf(member), `${member}.p12`), passphrase: 'breakwater' }]
     : [{ origin, ...identity(member) }];
   const context = await browser.newContext({
     // Chromium does not know the community CA; the test trusts this one server.
@@ -251,7 +253,8 @@ try {
     let r = await page.goto(`${origin}/console/`);
     check('operator: overview answers 200', r.status() === 200, `${r.status()}`);
     const csp = r.headers()['content-security-policy'] ?? '';
-    check('operator: the overview carries a CSP without script', csp.includes("default-src 'none'") && csp.includes("script-src 'none'"), csp);
+    check('operator: the overview carries a CSP that allows only the server\'s own script',
+      csp.includes("default-src 'none'") && csp.includes("script-src 'self'") && !csp.includes('unsafe'), csp);
     const all = await linkedCollections(page);
     check('operator: sees every collection', all.length === collections.length, JSON.stringify(all));
     check('operator: charts are drawn', (await page.$$('svg.chart rect')).length > 0);
@@ -339,6 +342,65 @@ try {
     check('member: a submission shows why objects were refused', (await page.textContent('table#failures')).includes('TLP:RED'));
     await shot(page, 'submission-member');
     check('member: nothing was loaded from outside the server', foreign.length === 0, foreign.join(' '));
+    await context.close();
+  }
+
+  // -- live updates: pages open in a member's browser show what another
+  //    member pushes, without a reload --
+  {
+    const { context, foreign } = await contextFor('evergreen-line');
+    const violations = [];
+    const overview = await context.newPage();
+    const browse = await context.newPage();
+    for (const page of [overview, browse]) {
+      page.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text()); });
+      page.on('pageerror', (e) => violations.push(String(e)));
+    }
+    await overview.goto(`${origin}/console/`);
+    await browse.goto(`${origin}/console/collections/${green}/`);
+    for (const page of [overview, browse]) {
+      await page.waitForFunction(() => document.documentElement.getAttribute('data-live-connected') === 'true', null, { timeout: 30000 });
+      // A reload would lose this mark.
+      await page.evaluate(() => { window.stillTheSamePage = true; });
+    }
+    const greenRow = () => overview.$eval(`table#collections a[href="/console/collections/${green}/"]`,
+      (a) => a.closest('tr').textContent);
+    const before = await greenRow();
+    const name = `Live: AIS spoofing relay seen at berth ${randomUUID().slice(0, 8)}`;
+    const ind = {
+      type: 'indicator', spec_version: '2.1', id: `indicator--${randomUUID()}`,
+      created: new Date().toISOString(), modified: new Date().toISOString(),
+      name, indicator_types: ['malicious-activity'], pattern_type: 'stix',
+      pattern: "[ipv4-addr:value = '198.51.100.77']", valid_from: new Date().toISOString(),
+    };
+    const pushed = await taxii('northern-rail', 'POST', `/crc/collections/${green}/objects/`, { objects: [ind] });
+    check('live: another member pushes an indicator', pushed.status === 202 && pushed.body.success_count === 1, JSON.stringify(pushed.body));
+    let shown = true;
+    try {
+      await browse.waitForSelector(`table#objects tbody tr:first-child a:text-is(${JSON.stringify(name)})`, { timeout: 30000 });
+    } catch {
+      shown = false;
+    }
+    check('live: the new indicator tops the open collection page without a reload',
+      shown && await browse.evaluate(() => window.stillTheSamePage === true));
+    await shot(browse, 'browse-live');
+    let counted = true;
+    try {
+      await overview.waitForFunction(([href, old]) => {
+        const a = document.querySelector(`table#collections a[href="${href}"]`);
+        return a && a.closest('tr').textContent !== old;
+      }, [`/console/collections/${green}/`, before], { timeout: 30000 });
+    } catch {
+      counted = false;
+    }
+    check('live: the overview\'s count for the collection moves without a reload',
+      counted && await overview.evaluate(() => window.stillTheSamePage === true), `${before} -> ${await greenRow()}`);
+    await shot(overview, 'overview-live');
+    // Pushing into a collection this member may not read changes nothing it sees.
+    const redBefore = await overview.content();
+    check('live: the member still sees no TLP:RED collection', !redBefore.includes(red));
+    check('live: no CSP violation or script error', violations.length === 0, violations.join(' | '));
+    check('live: nothing was loaded from outside the server', foreign.length === 0, foreign.join(' '));
     await context.close();
   }
 } catch (e) {
