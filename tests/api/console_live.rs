@@ -10,6 +10,7 @@ use breakwater::store::{Grantee, MemberUpdate};
 use serde_json::Value;
 
 use crate::helpers::*;
+use crate::hostile::{Raw, raw_member};
 
 /// A bound on waiting for something the server must do; never a timing assertion.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -201,4 +202,47 @@ async fn live_pages_share_the_members_stream_slots() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(reopened.is_some(), "the slot was never freed");
+}
+
+#[tokio::test]
+async fn pages_count_against_the_members_request_limit_and_an_open_live_page_does_not() {
+    let app = spawn_app_with(|c| {
+        c.limits.max_requests_per_member = 1;
+        c.limits.min_upload_rate = 0;
+    });
+    let busy = raw_member(&app, "busy-line", Tier::Green);
+    app.grant("busy-line", Tier::Green, true, true);
+    let browser = app.certificate_for("busy-line");
+    let overview = format!("{}/console/", app.base());
+
+    // An open live page gives back its request slot: pages still load.
+    let _live = Live::open(&browser, &app, "").await;
+    let r = browser.send(browser.http.get(&overview)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // One request in progress (a POST whose body has not all arrived): the
+    // member's next page is refused with 429 and Retry-After, as TAXII is.
+    let mut raw = Raw::connect(&app, &busy);
+    raw.send(
+        format!(
+            "POST {}collections/{}/objects/ HTTP/1.1\r\nHost: localhost\r\nAccept: {TAXII}\r\nContent-Type: {TAXII}\r\nContent-Length: 1000\r\n\r\n{{",
+            app.report.api_root,
+            app.collection(Tier::Green)
+        )
+        .as_bytes(),
+    );
+    let mut refused = None;
+    for _ in 0..3000 {
+        let r = browser.send(browser.http.get(&overview)).await;
+        if r.status == 429 {
+            refused = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = refused.expect("the member's page was never refused");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(r.text.contains("requests in progress"), "{}", r.text);
+    drop(raw);
 }
