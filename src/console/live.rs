@@ -12,6 +12,9 @@
 //!   session, a suspension, or any change in the collections it may read
 //!   ends the stream; the browser reconnects (`retry:`), the page refreshes
 //!   and the new stream watches what the viewer may read now.
+//! - Writes of this process wake it at once (`Hub::committed`), those of
+//!   other processes (`breakwater import`) within about a second (the
+//!   hub's probe).
 //! - A live page takes one of its member's push stream slots
 //!   (`push.max_streams_per_member`, `push.max_streams`), not a request in
 //!   progress; a reader that stops reading is cut by the connection's send
@@ -73,10 +76,30 @@ pub async fn stream(
         });
     }
     let watched: Vec<CollectionId> = reads.iter().map(|a| a.collection().id).collect();
-    let subscriptions = reads
+    // Subscribed before the heads are read: nothing written from now on is
+    // missed. From each head on, the server's probe also finds writes of
+    // other processes (`breakwater import`).
+    let subscriptions: Vec<Subscription> = reads
         .iter()
         .map(|a| console.exchange.subscribe(a))
         .collect();
+    let exchange = console.exchange.clone();
+    let heads = super::blocking(move || {
+        reads
+            .iter()
+            .map(|a| exchange.stream_head(a).map_err(ConsoleError::from))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let heads = match heads.await {
+        Ok(heads) => heads,
+        Err(e) => {
+            state.streams.release(&member);
+            return Err(e);
+        }
+    };
+    for (subscription, head) in subscriptions.iter().zip(heads) {
+        subscription.start_probe_at(head);
+    }
     let mut tick = tokio::time::interval(CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let live = Live {

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use breakwater::model::{CollectionId, Tier};
+use breakwater::auth::policy::{self, Rights};
+use breakwater::exchange::ingest::{Admission, IngestRequest};
+use breakwater::model::{CollectionId, Tier, Timestamp};
 use breakwater::store::{Grantee, MemberUpdate};
 use serde_json::Value;
 
@@ -60,17 +62,22 @@ impl Live {
 
     /// The collection named by the next `change` event, skipping heartbeats.
     async fn change(&mut self) -> Option<String> {
-        loop {
-            let block = self.block().await?;
-            if block.starts_with(':') {
-                continue;
+        let next = async {
+            loop {
+                let block = self.block().await?;
+                if block.starts_with(':') {
+                    continue;
+                }
+                let data = block
+                    .strip_prefix("event: change\ndata: ")
+                    .unwrap_or_else(|| panic!("not a change event: {block:?}"));
+                let data: Value = serde_json::from_str(data).unwrap();
+                return Some(data["collection"].as_str().unwrap().to_string());
             }
-            let data = block
-                .strip_prefix("event: change\ndata: ")
-                .unwrap_or_else(|| panic!("not a change event: {block:?}"));
-            let data: Value = serde_json::from_str(data).unwrap();
-            return Some(data["collection"].as_str().unwrap().to_string());
-        }
+        };
+        tokio::time::timeout(PATIENCE, next)
+            .await
+            .expect("no change event and no end")
     }
 }
 
@@ -252,4 +259,46 @@ async fn pages_count_against_the_members_request_limit_and_an_open_live_page_doe
     assert_eq!(r.header("retry-after"), Some("1"));
     assert!(r.text.contains("requests in progress"), "{}", r.text);
     drop(held);
+}
+
+#[tokio::test]
+async fn writes_by_another_process_reach_an_open_page() {
+    let app = spawn_app();
+    let reader = app.member("harbour-terminal", "terminal-operator", Tier::Amber);
+    app.grant("harbour-terminal", Tier::Green, true, false);
+    let mut live = Live::open(&reader, &app, "").await;
+    // The test's own store handle is another writer the server is never
+    // told about, as `breakwater import` is: the server's probe finds it.
+    let collection = app
+        .exchange
+        .find_collection(&app.collection(Tier::Green))
+        .unwrap();
+    let operator = app.exchange.member("operator").unwrap();
+    let access = policy::write_access(
+        &operator,
+        &collection,
+        Rights {
+            read: true,
+            write: true,
+        },
+    )
+    .unwrap();
+    let status = app
+        .exchange
+        .ingest(IngestRequest {
+            access: &access,
+            admission: &Admission::default(),
+            fingerprint: None,
+            api_root: "crc",
+            body: serde_json::json!({ "objects": [indicator("imported from a file")] })
+                .to_string()
+                .into_bytes(),
+            request_timestamp: Timestamp::now(),
+        })
+        .unwrap();
+    assert_eq!(status.details.successes.len(), 1);
+    assert_eq!(
+        live.change().await.as_deref(),
+        Some(app.collection(Tier::Green).as_str())
+    );
 }

@@ -64,6 +64,10 @@
   source.addEventListener("change", refresh);
   source.addEventListener("error", function () {
     document.documentElement.setAttribute("data-live-connected", "false");
-    say("Live updates paused; reconnecting.");
+    // Refused (signed out, access withdrawn) or not a stream: the browser
+    // gives up; otherwise it reconnects by itself.
+    say(source.readyState === EventSource.CLOSED
+      ? "Live updates stopped; reload the page."
+      : "Live updates paused; reconnecting.");
   });
 })();
