@@ -791,3 +791,48 @@ async fn without_tokens_there_is_no_login_and_certificates_are_required() {
         .unwrap();
     assert!(r.status() == 404 || r.status() == 405, "{}", r.status());
 }
+
+#[tokio::test]
+async fn a_deleted_collection_leaves_the_console() {
+    let app = spawn_app();
+    let member = app.member("evergreen-line", "shipping-line", Tier::Amber);
+    app.grant("evergreen-line", Tier::Green, true, true);
+    let green = app.collection(Tier::Green);
+    let ind = indicator("Gone with its collection");
+    let status = member
+        .push(&app.objects_url(Tier::Green), vec![ind.clone()])
+        .await;
+    assert_eq!(status.body["success_count"], 1, "{}", status.text);
+    let object = format!(
+        "/console/collections/{green}/objects/{}/",
+        ind["id"].as_str().unwrap()
+    );
+    assert_eq!(page(&app.operator, &app, &object).await.status, 200);
+    let before = page(&app.operator, &app, "/console/").await;
+    assert!(collection_links(&before.text).contains(&green));
+
+    app.exchange
+        .delete_collection(breakwater::model::CollectionId::parse(&green).unwrap())
+        .unwrap();
+
+    for client in [&app.operator, &member] {
+        let overview = page(client, &app, "/console/").await;
+        assert_eq!(overview.status, 200);
+        assert!(!overview.text.contains(&green), "{}", overview.text);
+        for path in [
+            format!("/console/collections/{green}/"),
+            object.clone(),
+            format!("/console/live?collection={green}"),
+        ] {
+            assert_eq!(page(client, &app, &path).await.status, 404, "{path}");
+        }
+    }
+    // The member's submission is still its record, of a collection now gone.
+    let submissions = page(&member, &app, "/console/submissions/").await;
+    assert!(
+        submissions.text.contains(&format!("{green} (deleted)")),
+        "{}",
+        submissions.text
+    );
+    assert!(!collection_links(&submissions.text).contains(&green));
+}

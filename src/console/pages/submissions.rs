@@ -49,7 +49,9 @@ fn collection_title(viewer: &Viewer, id: CollectionId) -> String {
         .snapshot
         .collection(id)
         .map(|c| c.title.clone())
-        .unwrap_or_else(|| id.to_string())
+        // Every live collection is in the snapshot: this one was deleted
+        // (its statuses stay, as TAXII's status endpoint keeps them).
+        .unwrap_or_else(|| format!("{id} (deleted)"))
 }
 
 fn render_list(
