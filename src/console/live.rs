@@ -67,6 +67,10 @@ pub async fn stream(
         Some(id) => vec![viewer.read(&console, id)?],
         None => viewer.reads(),
     };
+    if reads.is_empty() {
+        // Nothing to watch: 204 tells the browser not to reconnect.
+        return Ok(HttpResponse::NoContent().finish());
+    }
     let member = viewer.member().name.clone();
     if let Err(why) = state.streams.acquire(&member) {
         return Err(ConsoleError::Unavailable {

@@ -755,8 +755,30 @@ async fn token_sessions_start_from_a_form_and_end_with_the_token() {
             .contains("Max-Age=0")
     );
 
-    // Revoking the token ends every session made with it, at once.
+    // A live page of the session is a stream authorised the same way.
+    let mut live = http
+        .get(format!("{base}/console/live"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    let first = live.chunk().await.unwrap().unwrap();
+    assert!(first.starts_with(b"retry:"));
+
+    // Revoking the token ends every session made with it, at once, and
+    // its open live pages.
     app.exchange.revoke_token(&record.id).unwrap();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            match live.chunk().await {
+                Ok(Some(chunk)) => assert!(chunk.starts_with(b":"), "{chunk:?}"),
+                Ok(None) | Err(_) => return,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the session's live stream went on");
     let r = http
         .get(format!("{base}/console/"))
         .header(COOKIE, &cookie)

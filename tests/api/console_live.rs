@@ -157,6 +157,12 @@ async fn the_live_stream_obeys_the_pages_authorisation() {
     assert_eq!(one.change().await, None, "the collection's stream went on");
     assert_eq!(every.change().await, None, "the overview's stream went on");
 
+    // With nothing left to read there is nothing to watch: 204, which
+    // tells a browser not to reconnect.
+    let r = member.send(member.http.get(url(""))).await;
+    assert_eq!(r.status, 204);
+
+    app.grant("rail-yard", Tier::Green, true, false);
     let mut again = Live::open(&member, &app, "").await;
     app.exchange
         .store()
