@@ -268,6 +268,12 @@ impl Config {
         if config.version != 1 {
             return Err(ConfigError::Version(config.version));
         }
+        if let Some(clash) = crate::app::fixed_path_clash(&config.api_root) {
+            return Err(ConfigError::Parse {
+                path: path.display().to_string(),
+                reason: format!("api_root: {clash}"),
+            });
+        }
         if let Some(url) = &config.public_url {
             check_public_url(url).map_err(|reason| ConfigError::Parse {
                 path: path.display().to_string(),

@@ -110,7 +110,13 @@ impl Streams {
         }
     }
 
-    fn acquire(&self, member: &str) -> Result<(), &'static str> {
+    /// How often an idle stream sends a comment line.
+    pub fn heartbeat(&self) -> Duration {
+        self.settings.heartbeat
+    }
+
+    /// Takes a stream slot for `member` (the console's live pages share them).
+    pub fn acquire(&self, member: &str) -> Result<(), &'static str> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if open.total >= self.settings.max_streams {
             return Err("the server has as many open streams as it allows");
@@ -124,7 +130,7 @@ impl Streams {
         Ok(())
     }
 
-    fn release(&self, member: &str) {
+    pub fn release(&self, member: &str) {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         open.total = open.total.saturating_sub(1);
         if let Some(n) = open.by_member.get_mut(member) {
@@ -139,7 +145,11 @@ impl Streams {
     /// re-checking every quarter second cost a few revision reads, not thousands.
     /// `fresh` skips the shared one (to confirm a refusal: a snapshot a few
     /// milliseconds old may predate the member's own certificate).
-    fn snapshot(&self, registry: &MemberRegistry, fresh: bool) -> Result<Arc<Snapshot>, AuthError> {
+    pub fn snapshot(
+        &self,
+        registry: &MemberRegistry,
+        fresh: bool,
+    ) -> Result<Arc<Snapshot>, AuthError> {
         let mut cached = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((at, snapshot)) = cached.as_ref()
             && at.elapsed() < SNAPSHOT_FRESH
@@ -175,7 +185,7 @@ pub fn capture_socket(socket: &actix_rt::net::TcpStream, data: &mut Extensions) 
 }
 
 /// A handle on this request's connection that outlives nothing but itself.
-fn own_socket(req: &HttpRequest) -> Option<std::net::TcpStream> {
+pub fn own_socket(req: &HttpRequest) -> Option<std::net::TcpStream> {
     #[cfg(unix)]
     {
         use std::os::fd::BorrowedFd;
@@ -582,7 +592,7 @@ fn watch(
 }
 
 /// Whether the reader has closed its side (or reset) the connection.
-fn peer_closed(socket: &std::net::TcpStream) -> bool {
+pub fn peer_closed(socket: &std::net::TcpStream) -> bool {
     // The socket is non-blocking (the server's own flag, shared by the
     // duplicate): an open, quiet connection answers WouldBlock.
     let mut byte = [0u8; 1];

@@ -22,12 +22,12 @@ use crate::errors::{assert_taxii_error, stored_ids};
 use crate::helpers::*;
 
 /// A member's PEM certificate and key, for raw connections.
-struct Identity {
+pub(crate) struct Identity {
     cert: String,
     key: String,
 }
 
-fn raw_member(app: &TestApp, name: &str, clearance: Tier) -> Identity {
+pub(crate) fn raw_member(app: &TestApp, name: &str, clearance: Tier) -> Identity {
     app.exchange
         .add_member(NewMember {
             name: name.into(),
@@ -49,12 +49,12 @@ fn raw_member(app: &TestApp, name: &str, clearance: Tier) -> Identity {
 }
 
 /// One TLS connection on which the test writes and reads bytes as it likes.
-struct Raw {
+pub(crate) struct Raw {
     stream: StreamOwned<ClientConnection, TcpStream>,
 }
 
 impl Raw {
-    fn connect(app: &TestApp, identity: &Identity) -> Raw {
+    pub(crate) fn connect(app: &TestApp, identity: &Identity) -> Raw {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(app.ca.cert_pem().as_bytes()) {
@@ -81,7 +81,7 @@ impl Raw {
         }
     }
 
-    fn send(&mut self, bytes: &[u8]) {
+    pub(crate) fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();
         self.stream.flush().unwrap();
     }

@@ -701,6 +701,7 @@ fn store_object(
                     .execute(params![collection, object.id])?;
             }
             let date_added = clock.next(now);
+            super::console::index_object(tx, collection, date_added.micros(), object, is_last)?;
             tx.prepare_cached(sql::OBJECT_INSERT)?.execute(params![
                 collection,
                 date_added.micros(),
@@ -727,6 +728,7 @@ fn store_object(
             }
             let date_added = clock.next(now);
             let version_text = date_added.to_string();
+            super::console::index_object(tx, collection, date_added.micros(), object, true)?;
             tx.prepare_cached(sql::OBJECT_INSERT)?.execute(params![
                 collection,
                 date_added.micros(),
