@@ -56,8 +56,11 @@ use crate::store::{Cursor, ObjectFilter, Page, StoredObject};
 pub const EVENT_STREAM: &str = "text/event-stream";
 /// The `match[...]` fields the stream honours (as `GET objects` does).
 const FIELDS: &[&str] = &["id", "type", "spec_version"];
-/// Objects read from the store per question.
-const PAGE_OBJECTS: usize = 100;
+/// Objects read from the store per question. A stream that lags or catches
+/// up holds one such page, rendered, that no other stream may share: small
+/// enough that a thousand of them stay small, large enough that catching up
+/// costs few reads.
+const PAGE_OBJECTS: usize = 32;
 /// An event carries at most this many objects and, unless one object alone
 /// is larger, at most this many bytes.
 const EVENT_OBJECTS: usize = 100;
@@ -73,7 +76,7 @@ const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 /// collections together, and the bytes they may hold (the newest is kept
 /// whatever its size).
 const SHARED_RENDERS: usize = 256;
-const SHARED_RENDER_BYTES: usize = 32 << 20;
+const SHARED_RENDER_BYTES: usize = 8 << 20;
 
 /// Push settings, from the `[push]` configuration.
 #[derive(Debug, Clone)]
