@@ -32,11 +32,16 @@ pub struct FollowArgs {
     #[arg(long)]
     pub url: String,
     /// Your client certificate (PEM).
-    #[arg(long)]
-    pub cert: PathBuf,
+    #[arg(long, required_unless_present = "token_file", requires = "key")]
+    pub cert: Option<PathBuf>,
     /// Its private key (PEM).
-    #[arg(long)]
-    pub key: PathBuf,
+    #[arg(long, requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// A file holding an API token (`tokens issue`), sent as a Bearer token,
+    /// where the server accepts tokens; instead of, or with, a certificate.
+    /// A file rather than an argument, so the token stays out of `ps`.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// The community CA that signed the server's certificate (PEM).
     #[arg(long)]
     pub cacert: PathBuf,
@@ -56,6 +61,10 @@ pub struct FollowArgs {
 
 pub fn run(args: &FollowArgs) -> anyhow::Result<bool> {
     let client = http_client(args)?;
+    let token = match &args.token_file {
+        Some(path) => Some(read_token(path)?),
+        None => None,
+    };
     let url = stream_url(args)?;
     let mut position = match &args.state {
         Some(path) => read_state(path)?,
@@ -73,6 +82,7 @@ pub fn run(args: &FollowArgs) -> anyhow::Result<bool> {
         tokio::pin!(stop);
         let mut follower = Follower {
             client,
+            token,
             url,
             position,
             state: args.state.clone(),
@@ -111,32 +121,54 @@ fn http_client(args: &FollowArgs) -> anyhow::Result<reqwest::Client> {
             .add(cert)
             .with_context(|| format!("{} is not a usable CA certificate", args.cacert.display()))?;
     }
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(&read(&args.cert, "the client certificate")?)
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("{} is not a PEM certificate", args.cert.display()))?;
-    if chain.is_empty() {
-        bail!(
-            "{} holds no certificate; pass the member's .pem file",
-            args.cert.display()
-        );
-    }
-    let key = PrivateKeyDer::from_pem_slice(&read(&args.key, "the private key")?)
-        .with_context(|| format!("{} is not a PEM private key", args.key.display()))?;
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .context("cannot set up TLS")?
-    .with_root_certificates(roots)
-    .with_client_auth_cert(chain, key)
-    .context("the client certificate and key do not match")?;
+    .with_root_certificates(roots);
+    let tls = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => {
+            let chain: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_slice_iter(&read(cert, "the client certificate")?)
+                    .collect::<Result<_, _>>()
+                    .with_context(|| format!("{} is not a PEM certificate", cert.display()))?;
+            if chain.is_empty() {
+                bail!(
+                    "{} holds no certificate; pass the member's .pem file",
+                    cert.display()
+                );
+            }
+            let key = PrivateKeyDer::from_pem_slice(&read(key, "the private key")?)
+                .with_context(|| format!("{} is not a PEM private key", key.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .context("the client certificate and key do not match")?
+        }
+        // clap lets neither through without the other, and one of a
+        // certificate or a token is required.
+        _ => builder.with_no_client_auth(),
+    };
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .connect_timeout(Duration::from_secs(15))
         .read_timeout(READ_TIMEOUT)
         .build()
         .context("cannot set up the HTTP client")
+}
+
+/// The token in `path`, without the line end an editor or `echo` adds.
+fn read_token(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the token file {}", path.display()))?;
+    let token = text.trim();
+    if token.is_empty() || token.contains(char::is_whitespace) {
+        bail!(
+            "{} does not hold one token; write the line `breakwater tokens issue` printed into it",
+            path.display()
+        );
+    }
+    Ok(token.to_string())
 }
 
 /// `{collection}/stream/` with the filters in the query.
@@ -218,6 +250,7 @@ struct Envelope<'a> {
 
 struct Follower {
     client: reqwest::Client,
+    token: Option<String>,
     url: reqwest::Url,
     position: Option<String>,
     state: Option<PathBuf>,
@@ -231,6 +264,9 @@ impl Follower {
             .client
             .get(self.url.clone())
             .header(reqwest::header::ACCEPT, "text/event-stream");
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
         if let Some(id) = &self.position {
             request = request.header("Last-Event-ID", id);
         }
@@ -357,8 +393,9 @@ mod tests {
     fn args(url: &str, types: &[&str]) -> FollowArgs {
         FollowArgs {
             url: url.into(),
-            cert: PathBuf::new(),
-            key: PathBuf::new(),
+            cert: None,
+            key: None,
+            token_file: None,
             cacert: PathBuf::new(),
             after: None,
             state: None,

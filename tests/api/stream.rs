@@ -843,13 +843,26 @@ struct Follow {
 
 impl Follow {
     fn start(dir: &std::path::Path, collection_url: &str, state: &std::path::Path) -> Follow {
+        let cert = [
+            "--cert".into(),
+            dir.join("members/operator.pem").into_os_string(),
+            "--key".into(),
+            dir.join("members/operator-key.pem").into_os_string(),
+        ];
+        Follow::start_as(dir, collection_url, state, &cert)
+    }
+
+    /// With these credential arguments instead of the operator's certificate.
+    fn start_as(
+        dir: &std::path::Path,
+        collection_url: &str,
+        state: &std::path::Path,
+        credentials: &[std::ffi::OsString],
+    ) -> Follow {
         use std::io::BufRead;
         let mut child = crate::binary::breakwater()
             .args(["follow", "--url", collection_url])
-            .arg("--cert")
-            .arg(dir.join("members/operator.pem"))
-            .arg("--key")
-            .arg(dir.join("members/operator-key.pem"))
+            .args(credentials)
             .arg("--cacert")
             .arg(dir.join("ca/ca.pem"))
             .arg("--state")
@@ -906,6 +919,72 @@ impl Drop for Follow {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A tool that holds an API token but no certificate follows with
+/// `--token-file`; without tokens turned on, the same file gets it nowhere.
+#[tokio::test]
+async fn follow_with_a_token_file_instead_of_a_certificate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let report = crate::binary::init(&dir);
+    let issued = crate::binary::run(
+        crate::binary::breakwater()
+            .arg("--config")
+            .arg(crate::binary::config_of(&dir))
+            .args(["tokens", "issue", "--member", "operator", "--json"]),
+    );
+    crate::binary::assert_success(&issued);
+    let token: Value = serde_json::from_str(&crate::binary::stdout_of(&issued)).unwrap();
+    let token_file = tmp.path().join("token");
+    // As `echo TOKEN > token` writes it.
+    std::fs::write(
+        &token_file,
+        format!("{}\n", token["token"].as_str().unwrap()),
+    )
+    .unwrap();
+    let credentials = ["--token-file".into(), token_file.clone().into_os_string()];
+
+    let server = crate::binary::Server::start(&dir, &[("BREAKWATER_TOKENS", "true")]);
+    let operator = server.operator();
+    let collection_url = format!(
+        "{}/crc/collections/{}/",
+        server.base(),
+        crate::binary::green_id(&report)
+    );
+    let objects_url = format!("{collection_url}objects/");
+    let pushed = vec![indicator("followed with a token")];
+    operator.push(&objects_url, pushed.clone()).await;
+    let follow = Follow::start_as(
+        &dir,
+        &collection_url,
+        &tmp.path().join("a.state"),
+        &credentials,
+    );
+    assert_eq!(follow.ids(1), ids(&pushed));
+    follow.stop();
+    drop(server);
+
+    // Tokens off: refused (401), which is not worth retrying.
+    let server = crate::binary::Server::start(&dir, &[]);
+    let collection_url = format!(
+        "{}/crc/collections/{}/",
+        server.base(),
+        crate::binary::green_id(&report)
+    );
+    let out = crate::binary::run(
+        crate::binary::breakwater()
+            .args(["follow", "--url", &collection_url])
+            .args(&credentials)
+            .arg("--cacert")
+            .arg(dir.join("ca/ca.pem")),
+    );
+    assert!(!out.status.success(), "followed without tokens enabled");
+    let said = crate::binary::stderr_of(&out);
+    assert!(
+        said.contains("401") || said.to_lowercase().contains("authenticat"),
+        "{said}"
+    );
 }
 
 #[tokio::test]
