@@ -1819,7 +1819,7 @@ async fn every_sh_block_of_the_readme_runs_as_written_after_the_quick_start() {
             let streaming = line.starts_with("curl -N ") || line.starts_with("breakwater follow ");
             let line = if streaming {
                 format!(
-                    "{line} > stream.out &\npid=$!\nsleep 3\nkill -0 $pid || wait $pid\n# curl runs under the shell function: stop it too.\npkill -P $pid || true\nkill $pid\ncat stream.out"
+                    "{line} > stream.out &\npid=$!\nsleep 3\nkill -0 $pid || wait $pid\n# curl runs under the shell function: stop it too (the job may end\n# with it, before the kill below).\npkill -P $pid || true\nkill $pid 2>/dev/null || true\ncat stream.out"
                 )
             } else {
                 line
