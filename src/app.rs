@@ -12,10 +12,11 @@ use anyhow::Context;
 use crate::auth::extract::{LoggedMember, LoggedObjects};
 use crate::auth::tls::ServerTls;
 use crate::auth::{MemberRegistry, identity};
-use crate::config::Config;
+use crate::config::{Config, DatabaseLocation};
 use crate::exchange::{Exchange, Settings};
 use crate::stix::Validator;
-use crate::store::Store;
+use crate::store::Backend;
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::taxii::{self, DiscoveryInfo, State, cursor_token::CursorKey};
 
@@ -28,18 +29,29 @@ pub struct Application {
 
 /// Opens the store and builds the domain services from a configuration;
 /// shared by `serve` and the CLI commands that change data.
-pub fn open_exchange(config: &Config) -> anyhow::Result<(Arc<SqliteStore>, Exchange)> {
-    let db = config.resolve(&config.database);
-    let store = Arc::new(
-        SqliteStore::open(&db)
-            .with_context(|| format!("cannot open the database {}", db.display()))?,
-    );
+pub fn open_exchange(config: &Config) -> anyhow::Result<(Backend, Exchange)> {
+    let location = config.database_location();
+    let backend = open_store(&location, config.database_pool_size)?;
     let settings = Settings {
         background_threshold: config.limits.background_threshold,
         status_retention: chrono::Duration::hours(config.limits.status_retention_hours.into()),
     };
-    let exchange = Exchange::new(store.clone(), Arc::new(Validator::new()), settings);
-    Ok((store, exchange))
+    let exchange = Exchange::new(backend.store(), Arc::new(Validator::new()), settings);
+    Ok((backend, exchange))
+}
+
+/// Opens (creating and migrating if needed) the database at `location`.
+pub fn open_store(location: &DatabaseLocation, pool_size: u32) -> anyhow::Result<Backend> {
+    let shown = location.shown();
+    Ok(match location {
+        DatabaseLocation::Sqlite(path) => Backend::Sqlite(Arc::new(
+            SqliteStore::open(path).with_context(|| format!("cannot open the database {shown}"))?,
+        )),
+        DatabaseLocation::Postgres(url) => Backend::Postgres(Arc::new(
+            PgStore::open(url, pool_size)
+                .with_context(|| format!("cannot open the database {shown}"))?,
+        )),
+    })
 }
 
 impl Application {
@@ -67,7 +79,7 @@ impl Application {
         )
         .context("cannot set up TLS")?;
         let registry = web::Data::new(
-            MemberRegistry::new(store.clone() as Arc<dyn Store>, config.auth.tokens)
+            MemberRegistry::new(store.store(), config.auth.tokens)
                 .context("cannot load members")?,
         );
         let state = web::Data::new(State {

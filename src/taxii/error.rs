@@ -55,6 +55,9 @@ impl Code {
     }
 }
 
+/// What a 503 asks the client to wait before retrying.
+pub const RETRY_AFTER_SECONDS: u32 = 2;
+
 #[derive(Debug)]
 pub struct TaxiiError {
     pub code: Code,
@@ -67,6 +70,19 @@ impl TaxiiError {
             code,
             description: description.into(),
         }
+    }
+
+    /// A storage failure: 503 with Retry-After when the database cannot be
+    /// reached right now (the member retries), otherwise internal.
+    pub fn store(error: &crate::store::StoreError) -> TaxiiError {
+        if let crate::store::StoreError::Unavailable(why) = error {
+            tracing::warn!(error = %why, "answered 503: the database cannot be reached");
+            return TaxiiError::new(
+                Code::Unavailable,
+                "the server cannot reach its database right now; retry shortly",
+            );
+        }
+        TaxiiError::internal(error)
     }
 
     /// An internal failure: logged in full with an id, answered generically.
@@ -110,6 +126,9 @@ impl ResponseError for TaxiiError {
         };
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, TAXII_MEDIA_TYPE));
+        if self.code == Code::Unavailable {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+        }
         if self.code == Code::Unauthenticated {
             // RFC 7235 / TAXII §1.6.9: a 401 carries the challenges we accept.
             response.insert_header((
@@ -124,7 +143,7 @@ impl ResponseError for TaxiiError {
 impl From<AuthError> for TaxiiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Store(inner) => TaxiiError::internal(&inner),
+            AuthError::Store(inner) => TaxiiError::store(&inner),
             AuthError::Suspended(_) => TaxiiError::new(Code::Forbidden, e.to_string()),
             AuthError::NoCredentials => TaxiiError::new(
                 Code::Unauthenticated,
@@ -138,6 +157,9 @@ impl From<AuthError> for TaxiiError {
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
         match self {
+            AuthError::Store(crate::store::StoreError::Unavailable(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AuthError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AuthError::Suspended(_) => StatusCode::FORBIDDEN,
             _ => StatusCode::UNAUTHORIZED,
@@ -145,7 +167,7 @@ impl ResponseError for AuthError {
     }
     fn error_response(&self) -> HttpResponse {
         let e: TaxiiError = match self {
-            AuthError::Store(inner) => TaxiiError::internal(inner),
+            AuthError::Store(inner) => TaxiiError::store(inner),
             AuthError::Suspended(name) => {
                 TaxiiError::new(Code::Forbidden, format!("member '{name}' is suspended"))
             }
@@ -168,7 +190,7 @@ impl From<ExchangeError> for TaxiiError {
             ExchangeError::MalformedEnvelope(why) => TaxiiError::new(Code::MalformedEnvelope, why),
             ExchangeError::Invalid(why) => TaxiiError::new(Code::Unprocessable, why),
             ExchangeError::Conflict(why) => TaxiiError::new(Code::Unprocessable, why),
-            ExchangeError::Store(inner) => TaxiiError::internal(&inner),
+            ExchangeError::Store(inner) => TaxiiError::store(&inner),
         }
     }
 }
