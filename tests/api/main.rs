@@ -17,4 +17,6 @@ mod pagination;
 mod smoke;
 mod status;
 mod stix_fixtures;
+#[path = "../support/postgres.rs"]
+mod test_postgres;
 mod versions;
