@@ -240,7 +240,7 @@ impl Server {
     }
 
     /// `kill -9`: no graceful shutdown, no chance to flush anything.
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().unwrap();
     }

@@ -10,6 +10,7 @@ mod conformance;
 mod errors;
 mod filters;
 mod helpers;
+mod multinode;
 mod objects;
 mod operations;
 mod operator;

@@ -189,6 +189,25 @@ pub fn database() -> Option<TestDatabase> {
     }
 }
 
+/// A database on a throwaway cluster of this test's own, which the test
+/// may stop and start (an outage) without disturbing the others; `None`
+/// (after saying why) as [`database`].
+pub fn private_database() -> Option<TestDatabase> {
+    if let Err(reason) = server() {
+        skip(reason);
+        return None;
+    }
+    match throwaway() {
+        Ok(server) => Some(create_database(Box::leak(Box::new(server)))),
+        Err(reason) => {
+            skip(&format!(
+                "a cluster of the test's own cannot be started: {reason}"
+            ));
+            None
+        }
+    }
+}
+
 /// Reports a PostgreSQL test as skipped (to the real standard error, past
 /// the test harness's capture), or fails it where PostgreSQL is required.
 pub fn skip(reason: &str) {

@@ -95,15 +95,14 @@ impl Committer {
                 group.into_iter().map(|j| (j.batch, j.reply)).unzip();
             // A panic must not leave the collection with a leader that is
             // gone: its envelopes fail, and the queue goes on.
-            let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                commit(&batches)
-            }))
-            .unwrap_or_else(|_| {
-                batches
-                    .iter()
-                    .map(|_| Err(StoreError::Write("storing the envelope panicked".into())))
-                    .collect()
-            });
+            let results =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commit(&batches)))
+                    .unwrap_or_else(|_| {
+                        batches
+                            .iter()
+                            .map(|_| Err(StoreError::Write("storing the envelope panicked".into())))
+                            .collect()
+                    });
             // Every envelope is freed before any caller hears back.
             drop(batches);
             for (reply, result) in replies.into_iter().zip(results) {
