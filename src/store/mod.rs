@@ -6,6 +6,7 @@
 
 #[cfg(test)]
 mod behaviour;
+pub mod copy;
 mod error;
 pub(crate) mod payload;
 pub mod postgres;
@@ -470,6 +471,14 @@ impl Backend {
         match self {
             Backend::Sqlite(s) => s.cursor_key(),
             Backend::Postgres(s) => s.cursor_key(),
+        }
+    }
+
+    /// The database as `store copy` reads and writes it.
+    pub fn portable(&self) -> &dyn copy::Portable {
+        match self {
+            Backend::Sqlite(s) => s.as_ref(),
+            Backend::Postgres(s) => s.as_ref(),
         }
     }
 }

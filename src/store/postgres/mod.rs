@@ -77,6 +77,7 @@
 mod audit;
 mod committer;
 pub mod connect;
+mod copy;
 mod listener;
 mod members;
 mod migrations;

@@ -396,6 +396,48 @@ async fn insert_rows<C: GenericClient>(
     Ok(())
 }
 
+/// Inserts rows copied from another database, keys and flags as they are.
+pub async fn insert_as_is<C: GenericClient>(
+    db: &Db<'_, C>,
+    rows: &[crate::store::copy::ObjectRow],
+) -> StoreResult<()> {
+    let mut by_collection: BTreeMap<uuid::Uuid, Vec<&crate::store::copy::ObjectRow>> =
+        BTreeMap::new();
+    for row in rows {
+        by_collection.entry(row.collection.0).or_default().push(row);
+    }
+    for (collection, rows) in by_collection {
+        for chunk in rows.chunks(CHUNK) {
+            let added: Vec<i64> = chunk.iter().map(|r| r.date_added).collect();
+            let ids: Vec<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+            let types: Vec<&str> = chunk.iter().map(|r| r.object_type.as_str()).collect();
+            let versions: Vec<i64> = chunk.iter().map(|r| r.version).collect();
+            let texts: Vec<&str> = chunk.iter().map(|r| r.version_text.as_str()).collect();
+            let specs: Vec<&str> = chunk.iter().map(|r| r.spec_version.as_str()).collect();
+            let firsts: Vec<bool> = chunk.iter().map(|r| r.is_first).collect();
+            let lasts: Vec<bool> = chunk.iter().map(|r| r.is_last).collect();
+            let bodies: Vec<&str> = chunk.iter().map(|r| r.body.as_str()).collect();
+            db.execute(
+                sql::OBJECT_INSERT_MANY,
+                &[
+                    &collection,
+                    &added,
+                    &ids,
+                    &types,
+                    &versions,
+                    &texts,
+                    &specs,
+                    &firsts,
+                    &lasts,
+                    &bodies,
+                ],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Binds the version filter as ($all, $first, $last, $exact).
 fn version_params(filter: &VersionFilter) -> (bool, bool, bool, Vec<i64>) {
     match filter {

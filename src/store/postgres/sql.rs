@@ -236,3 +236,25 @@ pub const AUDIT_INSERT_MANY: &str =
 pub const AUDIT_QUERY: &str =
     "SELECT at, member, fingerprint, action, collection, objects, outcome, detail FROM audit
      WHERE ($1::text IS NULL OR member = $1) AND at >= $2 ORDER BY at, id LIMIT $3";
+
+// `store copy`.
+pub const OBJECTS_AFTER: &str = "SELECT collection_id, date_added, object_id, object_type, version,
+        version_text, spec_version, is_first, is_last, body
+     FROM objects WHERE collection_id = $1 AND date_added > $2 ORDER BY date_added LIMIT $3";
+pub const STATUSES_AFTER: &str =
+    "SELECT id, api_root, collection_id, member, request_timestamp, completed,
+        details, payload
+     FROM statuses WHERE id COLLATE \"C\" > $1 ORDER BY id COLLATE \"C\" LIMIT $2";
+pub const AUDIT_AFTER: &str =
+    "SELECT id, at, member, fingerprint, action, collection, objects, outcome, detail
+     FROM audit WHERE id > $1 ORDER BY id LIMIT $2";
+pub const IS_EMPTY: &str =
+    "SELECT NOT EXISTS (SELECT 1 FROM members) AND NOT EXISTS (SELECT 1 FROM collections)
+     AND NOT EXISTS (SELECT 1 FROM objects) AND NOT EXISTS (SELECT 1 FROM audit)";
+pub const CURSOR_KEY_SET: &str = "INSERT INTO meta (key, value) VALUES ('cursor_key', $1)
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+pub const MEMBER_INSERT_AS_IS: &str =
+    "INSERT INTO members (name, sector, contact, identity_ref, clearance, suspended,
+        is_operator, created)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+pub const CLOCK_AT_LEAST: &str = "SELECT breakwater_clock_at_least($1)";

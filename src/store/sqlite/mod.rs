@@ -1,6 +1,7 @@
 //! SQLite backend: WAL, one writer thread, a pool of read-only connections.
 
 pub mod backup;
+mod copy;
 mod migrations;
 mod sql;
 mod writer;
