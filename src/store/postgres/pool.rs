@@ -25,10 +25,17 @@ use crate::store::{StoreError, StoreResult};
 /// request is answered "unavailable, retry" instead of queueing unbounded.
 pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Session settings every connection starts with. A transaction left open
-/// by a stopped (not killed) node is ended by the server after a minute, so
-/// it cannot hold a collection's lock for ever.
-const SESSION_SETUP: &str = "SET idle_in_transaction_session_timeout = '60s'";
+/// Session settings every connection starts with.
+///
+/// A transaction left open by a stopped (not killed) node is ended by the
+/// server after a minute, so it cannot hold a collection's lock for ever.
+///
+/// Every statement (`sql.rs`) is written to have one good plan whatever
+/// its parameters, so it is planned once per connection: left to choose,
+/// PostgreSQL keeps re-planning some on every execution (the by-id page,
+/// whose generic plan it over-estimates), which cost more than running them.
+const SESSION_SETUP: &str = "SET idle_in_transaction_session_timeout = '60s';
+     SET plan_cache_mode = force_generic_plan";
 
 /// The store's runtime: two threads drive every connection's socket.
 pub struct Io {
