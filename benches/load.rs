@@ -13,13 +13,21 @@
 //! ~100 MiB envelope (with `max_content_length` raised to 200 MiB for the
 //! run), measures the server's peak memory against the body's size.
 //!
+//! The push scenario opens 1,000 live-push subscribers (SSE streams, one TLS
+//! connection each) on one collection, measures the server's memory per idle
+//! subscriber, then pushes 1,000 objects/s (envelopes of 10) for 20 s and
+//! records, for every object and subscriber, the time from the 202 that
+//! acknowledged it to its arrival in the stream.
+//!
 //! Environment:
 //! - `BREAKWATER_BIN`: the server binary (default `target/release/breakwater`;
 //!   build it with `cargo build --release --bin breakwater`).
 //! - `BREAKWATER_BENCH_NO_MEDALLION=1`: skip the medallion baseline.
 //! - `BREAKWATER_BENCH_SCALE=F`: multiply every count and time bound by F.
 //! - `BREAKWATER_BENCH_ONLY=ingest,poll,...`: run only these full scenarios
-//!   (ingest, poll, get, mixed, envelope, matched).
+//!   (ingest, poll, get, mixed, envelope, matched, push).
+//! - `BREAKWATER_BENCH_PUSH_SUBSCRIBERS=N`, `BREAKWATER_BENCH_PUSH_RATE=N`:
+//!   the push scenario's subscribers (default 1,000) and objects/s (1,000).
 //! - `BREAKWATER_BENCH_DATABASE=postgres://...`: the server on PostgreSQL (an
 //!   existing, empty database) instead of its SQLite file; the database's
 //!   CPU is reported beside the server's.
@@ -177,10 +185,17 @@ impl Target {
     /// One client per simulated member tool: its own keep-alive connection
     /// (and, for breakwater, its own TLS session with a client certificate).
     fn client(&self) -> reqwest::Client {
-        let builder = reqwest::Client::builder()
+        self.client_with(Some(Duration::from_secs(120)))
+    }
+
+    /// `timeout` bounds a whole request; streams have none.
+    fn client_with(&self, timeout: Option<Duration>) -> reqwest::Client {
+        let mut builder = reqwest::Client::builder()
             .http1_only()
-            .pool_max_idle_per_host(2)
-            .timeout(Duration::from_secs(120));
+            .pool_max_idle_per_host(2);
+        if let Some(t) = timeout {
+            builder = builder.timeout(t);
+        }
         let builder = match &self.auth {
             Auth::Tls { ca, cert, key } => {
                 let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -1026,6 +1041,298 @@ async fn mixed(
     (writer, readers)
 }
 
+// ---------------------------------------------------------------- push
+
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or(default)
+}
+
+/// Delivery latencies in 1 ms buckets (the last one: everything slower).
+struct Histogram {
+    buckets: Vec<u64>,
+}
+
+impl Histogram {
+    const SPAN_MS: usize = 10_000;
+
+    fn new() -> Histogram {
+        Histogram {
+            buckets: vec![0; Self::SPAN_MS + 1],
+        }
+    }
+    fn add(&mut self, d: Duration) {
+        let ms = (d.as_millis() as usize).min(Self::SPAN_MS);
+        self.buckets[ms] += 1;
+    }
+    fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+    /// The bucket holding quantile `q`, as a latency (upper edge of the bucket).
+    fn quantile(&self, q: f64) -> Duration {
+        let total = self.count();
+        let want = ((total as f64 * q).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (ms, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return Duration::from_millis(ms as u64 + 1);
+            }
+        }
+        Duration::from_millis(Self::SPAN_MS as u64)
+    }
+}
+
+#[derive(Deserialize)]
+struct IdOnly<'a> {
+    #[serde(borrow)]
+    id: &'a str,
+}
+
+#[derive(Deserialize)]
+struct IdEnvelope<'a> {
+    #[serde(borrow, default)]
+    objects: Vec<IdOnly<'a>>,
+}
+
+/// What the push scenario's tasks share.
+struct PushShared {
+    /// When the 202 acknowledging each object arrived.
+    acknowledged: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
+    latency: std::sync::Mutex<Histogram>,
+    /// Objects that arrived in a stream before their 202 reached the pusher.
+    before_ack: AtomicU64,
+    received: AtomicU64,
+    opened: AtomicUsize,
+    /// Streams that ended before the scenario did.
+    ended: AtomicUsize,
+    done: AtomicBool,
+}
+
+/// One subscriber: reads its stream until told to stop, recording each
+/// object's latency from its 202.
+async fn subscriber(
+    client: reqwest::Client,
+    url: String,
+    shared: Arc<PushShared>,
+) -> Result<(), String> {
+    let mut response = client
+        .get(&url)
+        .header(ACCEPT, "text/event-stream")
+        .send()
+        .await
+        .map_err(|e| format!("stream: {e}"))?;
+    if response.status() != 200 {
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        return Err(format!("stream answered {status}: {}", truncate(&text)));
+    }
+    shared.opened.fetch_add(1, Ordering::Relaxed);
+    let mut buffer: Vec<u8> = Vec::new();
+    loop {
+        let chunk = tokio::select! {
+            c = response.chunk() => c,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                if shared.done.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                continue;
+            }
+        };
+        let bytes = match chunk {
+            Ok(Some(b)) => b,
+            Ok(None) | Err(_) => {
+                if !shared.done.load(Ordering::Relaxed) {
+                    shared.ended.fetch_add(1, Ordering::Relaxed);
+                }
+                return Ok(());
+            }
+        };
+        let arrived = Instant::now();
+        buffer.extend_from_slice(&bytes);
+        while let Some(end) = buffer.windows(2).position(|w| w == b"\n\n") {
+            let block: Vec<u8> = buffer.drain(..end + 2).collect();
+            let Some(start) = block.windows(6).position(|w| w == b"data: ") else {
+                continue;
+            };
+            let data = &block[start + 6..block.len() - 2];
+            let data = data.split(|&b| b == b'\n').next().unwrap_or_default();
+            let Ok(envelope) = serde_json::from_slice::<IdEnvelope<'_>>(data) else {
+                continue;
+            };
+            let acknowledged = shared.acknowledged.lock().unwrap();
+            let mut latency = shared.latency.lock().unwrap();
+            for o in &envelope.objects {
+                match acknowledged.get(o.id) {
+                    Some(at) => latency.add(arrived.saturating_duration_since(*at)),
+                    None => {
+                        shared.before_ack.fetch_add(1, Ordering::Relaxed);
+                        latency.add(Duration::ZERO);
+                    }
+                }
+            }
+            shared
+                .received
+                .fetch_add(envelope.objects.len() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// 1,000 subscribers on one collection while `rate` objects/s are pushed.
+/// With several nodes, the subscribers are on the last and the pushes go to
+/// the first: every object crosses from node to node.
+async fn push(
+    target: &Target,
+    push_base: &str,
+    stream_base: &str,
+    collection: &str,
+    subscribers: usize,
+    rate: usize,
+    duration: Duration,
+) -> anyhow::Result<(Outcome, Duration)> {
+    const PER_ENVELOPE: usize = 10;
+    let stream_url = format!("{stream_base}collections/{collection}/stream/");
+    let objects_url = format!("{push_base}collections/{collection}/objects/");
+    let shared = Arc::new(PushShared {
+        acknowledged: Default::default(),
+        latency: std::sync::Mutex::new(Histogram::new()),
+        before_ack: AtomicU64::new(0),
+        received: AtomicU64::new(0),
+        opened: AtomicUsize::new(0),
+        ended: AtomicUsize::new(0),
+        done: AtomicBool::new(false),
+    });
+    let rss = |pid| proc_status_kib(pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0;
+    let before = rss(target.pid);
+    // One client: each open stream holds its own connection.
+    let client = target.client_with(None);
+    let mut readers = tokio::task::JoinSet::new();
+    let opening = Instant::now();
+    for _ in 0..subscribers {
+        readers.spawn(subscriber(
+            client.clone(),
+            stream_url.clone(),
+            shared.clone(),
+        ));
+        // Let the handshakes interleave instead of queuing 1,000 at once.
+        tokio::task::yield_now().await;
+    }
+    while shared.opened.load(Ordering::Relaxed) < subscribers {
+        if opening.elapsed() > Duration::from_secs(120) {
+            bail!(
+                "only {} of {subscribers} streams opened",
+                shared.opened.load(Ordering::Relaxed)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Settle: the handshakes' transient allocations are returned.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = rss(target.pid);
+    println!(
+        "{:<10} {:<22} {subscribers} streams opened in {:.1} s; server RSS {before:.1} MiB before, {idle:.1} MiB with them idle = {:.1} KiB per subscriber",
+        target.name,
+        "push",
+        opening.elapsed().as_secs_f64(),
+        (idle - before) * 1024.0 / subscribers as f64
+    );
+
+    // Pushers: one envelope of PER_ENVELOPE objects every tick.
+    let mut out = Outcome::default();
+    let envelopes = (rate * duration.as_secs() as usize).div_ceil(PER_ENVELOPE);
+    let period = Duration::from_secs_f64(PER_ENVELOPE as f64 / rate as f64);
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut posts = tokio::task::JoinSet::new();
+    let pushers: Vec<reqwest::Client> = (0..8).map(|_| target.client()).collect();
+    let pushing = Instant::now();
+    for i in 0..envelopes {
+        tick.tick().await;
+        let (body, ids) = envelope(PER_ENVELOPE);
+        let client = pushers[i % pushers.len()].clone();
+        let target = target.clone();
+        let url = objects_url.clone();
+        let shared = shared.clone();
+        posts.spawn(async move {
+            let sent = Instant::now();
+            let r = post_envelope(&target, &client, &url, body, PER_ENVELOPE).await;
+            let at = Instant::now();
+            if r.is_ok() {
+                let mut acknowledged = shared.acknowledged.lock().unwrap();
+                for id in ids {
+                    acknowledged.insert(id, at);
+                }
+            }
+            (r, at - sent)
+        });
+        while let Some(r) = posts.try_join_next() {
+            out.requests += 1;
+            match r {
+                Ok((Ok(n), took)) => {
+                    out.items += n;
+                    out.latencies.push(took);
+                }
+                Ok((Err(e), _)) => out.error(e),
+                Err(e) => out.error(format!("pusher panicked: {e}")),
+            }
+        }
+    }
+    while let Some(r) = posts.join_next().await {
+        out.requests += 1;
+        match r {
+            Ok((Ok(n), took)) => {
+                out.items += n;
+                out.latencies.push(took);
+            }
+            Ok((Err(e), _)) => out.error(e),
+            Err(e) => out.error(format!("pusher panicked: {e}")),
+        }
+    }
+    let pushed_for = pushing.elapsed();
+    // Wait (bounded) for every subscriber to have every object.
+    let expected = out.items * subscribers as u64;
+    let drain = Instant::now();
+    while shared.received.load(Ordering::Relaxed) < expected
+        && drain.elapsed() < Duration::from_secs(30)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let peak = proc_status_kib(target.pid, "VmHWM:").unwrap_or(0) as f64 / 1024.0;
+    shared.done.store(true, Ordering::Relaxed);
+    while let Some(r) = readers.join_next().await {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => out.error(e),
+            Err(e) => out.error(format!("subscriber panicked: {e}")),
+        }
+    }
+    let received = shared.received.load(Ordering::Relaxed);
+    let h = shared.latency.lock().unwrap();
+    println!(
+        "{:<10} {:<22} pushed {} objects in {:.1} s ({:.0} obj/s); delivered {received} of {expected} ({:.2}%); delivery 202->receipt ms p50 {} p90 {} p99 {} max {} ({} arrived before their 202); streams ended early {}; server RSS peak {peak:.1} MiB",
+        target.name,
+        "push",
+        out.items,
+        pushed_for.as_secs_f64(),
+        out.items as f64 / pushed_for.as_secs_f64(),
+        received as f64 * 100.0 / expected.max(1) as f64,
+        h.quantile(0.50).as_millis(),
+        h.quantile(0.90).as_millis(),
+        h.quantile(0.99).as_millis(),
+        h.quantile(1.0).as_millis(),
+        shared.before_ack.load(Ordering::Relaxed),
+        shared.ended.load(Ordering::Relaxed),
+    );
+    if received < expected {
+        out.error(format!("{} deliveries missing", expected - received));
+    }
+    out.note = "latencies are the pushers' POSTs; delivery above".into();
+    Ok((out, h.quantile(0.99)))
+}
+
 // ---------------------------------------------------------------- breakwater
 
 struct Breakwater {
@@ -1039,16 +1346,22 @@ struct Breakwater {
 }
 
 impl Breakwater {
-    /// The collection's objects URL on every node, separated by `|` (see
-    /// [`node_url`]).
-    fn objects_url(&self, alias: &str) -> String {
-        let id = &self
-            .collections
+    fn collection_id(&self, alias: &str) -> String {
+        self.collections
             .iter()
             .find(|(a, _)| a == alias)
             .expect("bench collection")
-            .1;
-        self.on_nodes(&format!("collections/{id}/objects/"))
+            .1
+            .clone()
+    }
+
+    /// The collection's objects URL on every node, separated by `|` (see
+    /// [`node_url`]).
+    fn objects_url(&self, alias: &str) -> String {
+        self.on_nodes(&format!(
+            "collections/{}/objects/",
+            self.collection_id(alias)
+        ))
     }
 
     fn on_nodes(&self, path: &str) -> String {
@@ -1087,6 +1400,7 @@ const BREAKWATER_COLLECTIONS: &[&str] = &[
     "m-ingest-8",
     "m-poll",
     "m-mixed",
+    "push",
 ];
 
 fn start_breakwater(
@@ -1180,6 +1494,9 @@ fn start_breakwater(
     for node in 0..nodes {
         let log = std::fs::File::create(dir.path().join(format!("server-{node}.log")))?;
         let mut serve = Command::new(bin);
+        // The push scenario's subscribers all hold this one member's certificate.
+        serve.env("BREAKWATER_PUSH_MAX_STREAMS", "10000");
+        serve.env("BREAKWATER_PUSH_MAX_STREAMS_PER_MEMBER", "10000");
         if let Some(limit) = max_content_length {
             serve.env("BREAKWATER_MAX_CONTENT_LENGTH", limit.to_string());
         }
@@ -1545,6 +1862,7 @@ fn main() -> anyhow::Result<()> {
         settings.nodes,
     )?;
     let mut envelope_bytes = 0usize;
+    let mut push_p99: Option<Duration> = None;
     println!(
         "breakwater server pid {} on {} (release binary, default configuration{}, request log to a file)",
         bw.servers
@@ -1676,6 +1994,29 @@ fn main() -> anyhow::Result<()> {
                 .await;
             }
         }
+        if s.wants("push") {
+            let subscribers = env_count("BREAKWATER_BENCH_PUSH_SUBSCRIBERS", s.count(1_000));
+            let rate = env_count("BREAKWATER_BENCH_PUSH_RATE", 1_000);
+            let m = Meter::start(t.pid, tick);
+            let (o, p99) = push(
+                &t,
+                &bw.bases[0],
+                &bw.bases[bw.bases.len() - 1],
+                &bw.collection_id("push"),
+                subscribers,
+                rate,
+                s.secs(20.0),
+            )
+            .await?;
+            m.finish(
+                t.name,
+                &format!("push {subscribers} subs"),
+                "obj/s",
+                o,
+                &mut rows,
+            );
+            push_p99 = Some(p99);
+        }
         // Last: glibc keeps part of what a 100 MiB envelope used (see
         // benches/README.md), which would be charged to the scenarios after it.
         if s.wants("envelope") {
@@ -1798,6 +2139,17 @@ fn main() -> anyhow::Result<()> {
             "get-by-id c=8 ≥ 15,000 req/s: {:.0} req/s — {}",
             r.rate,
             verdict(r.rate >= 15_000.0 && r.errors == 0)
+        );
+    }
+    if let (Some(p99), Some(r)) = (
+        push_p99,
+        rows.iter()
+            .find(|r| r.target == "breakwater" && r.scenario.starts_with("push ")),
+    ) {
+        println!(
+            "push delivery p99 < 500 ms (202 to receipt): {} ms — {}",
+            p99.as_millis(),
+            verdict(p99 < Duration::from_millis(500) && r.errors == 0)
         );
     }
     if let Some(peak) = peak_overall {

@@ -1,15 +1,22 @@
 //! Wiring: store, validator, registry, TLS and the HTTP server on a
 //! pre-bound listener. Owns start-up and shutdown order; no request logic.
 
+use std::future::ready;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use actix_web::dev::{Server, Service};
-use actix_web::{App, HttpMessage, HttpServer, web};
+use actix_http::{HttpService, Protocol, Request, Response};
+use actix_rt::net::TcpStream;
+use actix_service::{ServiceFactory, ServiceFactoryExt, apply_fn_factory, fn_service, map_config};
+use actix_tls::accept::rustls_0_23::{Acceptor, TlsStream};
+use actix_web::body::BoxBody;
+use actix_web::dev::{AppConfig, Extensions, Server, Service, ServiceResponse};
+use actix_web::{App, HttpMessage, ResponseError, web};
 use anyhow::Context;
 
-use crate::auth::extract::{LoggedMember, LoggedObjects};
+use crate::auth::extract::{LoggedMember, LoggedObjects, MemberLimits, MemberPermit};
 use crate::auth::tls::ServerTls;
 use crate::auth::{MemberRegistry, identity};
 use crate::config::{Config, DatabaseLocation};
@@ -18,7 +25,14 @@ use crate::stix::Validator;
 use crate::store::Backend;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
-use crate::taxii::{self, DiscoveryInfo, State, cursor_token::CursorKey};
+use crate::taxii::body::UploadRate;
+use crate::taxii::limits::{HeldBody, ResponseBudget};
+use crate::taxii::transport::WriteDeadline;
+use crate::taxii::{self, DiscoveryInfo, State, TaxiiError, cursor_token::CursorKey};
+use crate::telemetry::CatchPanic;
+
+/// A member's connection as the HTTP layer sees it.
+type Connection = TlsStream<WriteDeadline<TcpStream>>;
 
 pub struct Application {
     port: u16,
@@ -31,7 +45,11 @@ pub struct Application {
 /// shared by `serve` and the CLI commands that change data.
 pub fn open_exchange(config: &Config) -> anyhow::Result<(Backend, Exchange)> {
     let location = config.database_location();
-    let backend = open_store(&location, config.database_pool_size)?;
+    let backend = open_store(
+        &location,
+        config.database_pool_size,
+        config.limits.max_database_bytes,
+    )?;
     let settings = Settings {
         background_threshold: config.limits.background_threshold,
         status_retention: chrono::Duration::hours(config.limits.status_retention_hours.into()),
@@ -41,12 +59,25 @@ pub fn open_exchange(config: &Config) -> anyhow::Result<(Backend, Exchange)> {
 }
 
 /// Opens (creating and migrating if needed) the database at `location`.
-pub fn open_store(location: &DatabaseLocation, pool_size: u32) -> anyhow::Result<Backend> {
+/// `max_database_bytes` bounds a SQLite file; PostgreSQL reports a full
+/// disk itself.
+pub fn open_store(
+    location: &DatabaseLocation,
+    pool_size: u32,
+    max_database_bytes: Option<u64>,
+) -> anyhow::Result<Backend> {
     let shown = location.shown();
     Ok(match location {
-        DatabaseLocation::Sqlite(path) => Backend::Sqlite(Arc::new(
-            SqliteStore::open(path).with_context(|| format!("cannot open the database {shown}"))?,
-        )),
+        DatabaseLocation::Sqlite(path) => {
+            let options = crate::store::sqlite::Options {
+                max_database_bytes,
+                ..Default::default()
+            };
+            Backend::Sqlite(Arc::new(
+                SqliteStore::open_with(path, &options)
+                    .with_context(|| format!("cannot open the database {shown}"))?,
+            ))
+        }
         DatabaseLocation::Postgres(url) => Backend::Postgres(Arc::new(
             PgStore::open(url, pool_size)
                 .with_context(|| format!("cannot open the database {shown}"))?,
@@ -54,9 +85,49 @@ pub fn open_store(location: &DatabaseLocation, pool_size: u32) -> anyhow::Result
     })
 }
 
+/// A handler that panics answers 500 with a TAXII error and one log line
+/// (with the error id the body names); the connection and the server live on.
+fn catch_panics<S>(
+    app: S,
+    panics: Arc<AtomicU64>,
+) -> impl ServiceFactory<
+    Request,
+    Config = (),
+    Response = Response<BoxBody>,
+    Error = actix_web::Error,
+    InitError = (),
+>
+where
+    S: ServiceFactory<
+            Request,
+            Config = (),
+            Response = ServiceResponse<BoxBody>,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+    S::Service: 'static,
+{
+    apply_fn_factory(app, move |req: Request, service: &S::Service| {
+        let handled = CatchPanic::new(service.call(req));
+        let panics = panics.clone();
+        async move {
+            match handled.await {
+                Ok(res) => res.map(Response::from),
+                Err(panic) => {
+                    panics.fetch_add(1, Ordering::Relaxed);
+                    let error =
+                        TaxiiError::internal(&format!("a request handler panicked: {panic}"));
+                    Ok(error.error_response().into())
+                }
+            }
+        }
+    })
+}
+
 impl Application {
     /// Binds the listener (port 0 picks a free one) and prepares the server.
     pub fn build(config: Config) -> anyhow::Result<Application> {
+        crate::telemetry::install_panic_hook();
         let (store, exchange) = open_exchange(&config)?;
         // The configured body limit is what the configured API root
         // advertises and enforces, and the ceiling for every other root.
@@ -82,6 +153,10 @@ impl Application {
             MemberRegistry::new(store.store(), config.auth.tokens)
                 .context("cannot load members")?,
         );
+        let listener = TcpListener::bind(&config.listen)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let local = listener.local_addr()?;
+        let port = local.port();
         let state = web::Data::new(State {
             exchange: exchange.clone(),
             cursor_key: CursorKey::new(&store.cursor_key().context("cannot read the token key")?),
@@ -90,21 +165,34 @@ impl Application {
                 description: config.discovery.description.clone(),
                 contact: config.discovery.contact.clone(),
                 public_url: config.public_url.clone(),
+                listen: local,
             },
             max_page_size: config.limits.max_page_size.max(1),
             allow_foreign_identities: config.auth.allow_foreign_identities,
             metrics: Default::default(),
+            responses: ResponseBudget::new(config.limits.response_bytes_in_flight),
+            page_reads: Arc::new(tokio::sync::Semaphore::new(
+                2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
+            upload_rate: UploadRate {
+                bytes_per_sec: config.limits.min_upload_rate,
+                grace: Duration::from_secs(config.limits.upload_grace_secs),
+            },
+            streams: taxii::stream::Streams::new((&config.push).into()),
         });
-        let listener = TcpListener::bind(&config.listen)
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let port = listener.local_addr()?.port();
         let max_body = config.limits.max_content_length;
+        let member_limits =
+            web::Data::new(MemberLimits::new(config.limits.max_requests_per_member));
+        let send_timeout = Duration::from_secs(config.limits.send_timeout_secs.max(1));
+        let stalled = state.metrics.stalled_connections_closed.clone();
+        let panics = state.metrics.panics_caught.clone();
         let tls_data = web::Data::from(tls_handle.clone());
-        let server = HttpServer::new(move || {
+        let app = move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(tls_data.clone())
                 .app_data(registry.clone())
+                .app_data(member_limits.clone())
                 .app_data(web::PayloadConfig::new(max_body as usize))
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
@@ -118,6 +206,15 @@ impl Application {
                     let fut = srv.call(req);
                     async move {
                         let res = fut.await?;
+                        // The member's request is in progress until its
+                        // response has been sent.
+                        let permit = res.request().extensions_mut().remove::<MemberPermit>();
+                        let res = match permit {
+                            Some(permit) => {
+                                res.map_body(|_, body| BoxBody::new(HeldBody::new(body, permit)))
+                            }
+                            None => res,
+                        };
                         if let Some(state) = state {
                             let route = res
                                 .request()
@@ -154,12 +251,72 @@ impl Application {
                     }
                 })
                 .configure(taxii::configure)
-        })
-        .on_connect(identity::capture)
-        .keep_alive(Duration::from_secs(75))
-        .client_request_timeout(Duration::from_secs(30))
-        .listen_rustls_0_23(listener, tls)?
-        .run();
+        };
+        // What actix-web's `HttpServer::listen_rustls_0_23` assembles, with
+        // the send timeout (`taxii::transport`) between the socket and TLS,
+        // where HttpServer offers no hook. The app config is actix-web's
+        // default (its `local_addr()` is not the listen address, and
+        // `connection_info()` would report `http` for requests without an
+        // absolute URI): nothing reads it; discovery takes the listen address
+        // from `DiscoveryInfo::listen`.
+        let server = actix_server::Server::build()
+            .listen("breakwater", listener, move || {
+                let http = HttpService::build()
+                    .keep_alive(Duration::from_secs(75))
+                    .client_request_timeout(Duration::from_secs(30))
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .local_addr(local)
+                    .on_connect_ext(|io: &Connection, data: &mut Extensions| {
+                        let (tcp, session) = io.get_ref();
+                        let socket = tcp.get_ref();
+                        // Small responses go out at once instead of waiting on a delayed ACK.
+                        let _ = socket.set_nodelay(true);
+                        identity::capture(session, data);
+                        taxii::stream::capture_socket(socket, data);
+                    })
+                    .finish(catch_panics(
+                        map_config(app(), |_| AppConfig::default()),
+                        panics.clone(),
+                    ))
+                    .map_err(|_| ());
+                let stalled = stalled.clone();
+                let pipeline = fn_service(move |tcp: TcpStream| {
+                    let peer = tcp.peer_addr().ok();
+                    ready(Ok::<_, ()>(WriteDeadline::new(
+                        tcp,
+                        send_timeout,
+                        peer,
+                        stalled.clone(),
+                    )))
+                })
+                .and_then(Acceptor::new(tls.clone()).map_err(|_| ()))
+                .and_then(fn_service(|tls: Connection| {
+                    let peer = tls.get_ref().0.peer();
+                    ready(Ok::<_, ()>((tls, Protocol::Http1, peer)))
+                }))
+                .and_then(http);
+                let panics = panics.clone();
+                apply_fn_factory(pipeline, move |tcp: TcpStream, service| {
+                    let peer = tcp.peer_addr().ok();
+                    let connection = CatchPanic::new(service.call(tcp));
+                    let panics = panics.clone();
+                    async move {
+                        // A panic inside actix-http (it unwraps a header name
+                        // longer than 64 KiB: `h1/decoder.rs`) ends only that
+                        // connection, with one log line.
+                        connection.await.unwrap_or_else(|panic| {
+                            panics.fetch_add(1, Ordering::Relaxed);
+                            tracing::error!(
+                                peer = %peer.map_or_else(|| "-".to_string(), |p| p.to_string()),
+                                %panic,
+                                "the HTTP layer panicked on a connection; it was closed"
+                            );
+                            Err(())
+                        })
+                    }
+                })
+            })?
+            .run();
         Ok(Application {
             port,
             server,
@@ -189,9 +346,111 @@ impl Application {
             loop {
                 tick.tick().await;
                 let ex = exchange.clone();
-                let _ = web::block(move || ex.purge_statuses(crate::model::Timestamp::now())).await;
+                let _ = web::block(move || ex.housekeeping(crate::model::Timestamp::now())).await;
             }
         });
+        // Live push: find writes of other processes for collections with
+        // subscribers, and end every stream when the server is told to stop
+        // (a graceful stop would otherwise wait for them).
+        let exchange = self.exchange.clone();
+        actix_rt::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if exchange.push().watched() > 0 {
+                    let ex = exchange.clone();
+                    let _ = web::block(move || ex.push().probe(ex.store().as_ref())).await;
+                }
+            }
+        });
+        let push = self.exchange.push().clone();
+        actix_rt::spawn(async move {
+            stopping().await;
+            push.close_all();
+        });
         self.server.await
+    }
+}
+
+/// Resolves when the process is asked to stop (SIGINT, or SIGTERM on Unix).
+pub(crate) async fn stopping() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+    use actix_web::{HttpResponse, http::StatusCode};
+
+    use super::*;
+
+    #[test]
+    fn a_panicking_handler_answers_500_with_a_taxii_error() {
+        crate::telemetry::install_panic_hook();
+        actix_rt::System::new().block_on(async {
+            let app = App::new()
+                .route(
+                    "/boom",
+                    web::get().to(|| async {
+                        if std::hint::black_box(true) {
+                            panic!("a handler bug");
+                        }
+                        HttpResponse::Ok().finish()
+                    }),
+                )
+                .route(
+                    "/fine",
+                    web::get().to(|| async { HttpResponse::Ok().finish() }),
+                );
+            let panics = Arc::new(AtomicU64::new(0));
+            let service = catch_panics(map_config(app, |_| AppConfig::default()), panics.clone())
+                .new_service(())
+                .await
+                .unwrap();
+            let res = service
+                .call(TestRequest::get().uri("/boom").to_request())
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(
+                res.headers().get("content-type").unwrap(),
+                taxii::media::TAXII_MEDIA_TYPE
+            );
+            let body: serde_json::Value =
+                serde_json::from_slice(&actix_web::body::to_bytes(res.into_body()).await.unwrap())
+                    .unwrap();
+            assert_eq!(body["http_status"], "500");
+            assert!(
+                !body["description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("a handler bug")
+            );
+            assert_eq!(panics.load(Ordering::Relaxed), 1);
+            // The same service goes on answering.
+            let res = service
+                .call(TestRequest::get().uri("/fine").to_request())
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+        });
     }
 }

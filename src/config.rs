@@ -47,6 +47,8 @@ pub struct Config {
     pub auth: Auth,
     #[serde(default)]
     pub log: Log,
+    #[serde(default)]
+    pub push: Push,
     /// Directory the file was read from; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -96,6 +98,25 @@ pub struct Limits {
     pub background_threshold: usize,
     /// Hours a completed status stays retrievable.
     pub status_retention_hours: u32,
+    /// A connection whose client accepts no response bytes for this long,
+    /// while a response waits, is closed (seconds).
+    pub send_timeout_secs: u64,
+    /// A request body must arrive at least this fast, in bytes per second
+    /// averaged from the start of the body (after the grace period); slower
+    /// uploads are cut with 408. 0 disables the check.
+    pub min_upload_rate: u64,
+    /// Seconds a request body may take before `min_upload_rate` applies.
+    pub upload_grace_secs: u64,
+    /// Bytes of responses the server holds in memory at once (pages waiting
+    /// for slow clients); past it, requests for pages get 503 with Retry-After.
+    pub response_bytes_in_flight: u64,
+    /// Requests one member may have in progress at once (until the response
+    /// is sent); more get 429 with Retry-After. 0 means no limit.
+    pub max_requests_per_member: usize,
+    /// The database file may not grow beyond this many bytes; writes then
+    /// fail as on a full disk (507) while reads go on. Unset: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_database_bytes: Option<u64>,
 }
 
 impl Default for Limits {
@@ -105,6 +126,12 @@ impl Default for Limits {
             max_page_size: 1000,
             background_threshold: 10_000,
             status_retention_hours: 24,
+            send_timeout_secs: 30,
+            min_upload_rate: 1024,
+            upload_grace_secs: 10,
+            response_bytes_in_flight: 128 * 1024 * 1024,
+            max_requests_per_member: 0,
+            max_database_bytes: None,
         }
     }
 }
@@ -116,6 +143,32 @@ pub struct Auth {
     pub tokens: bool,
     /// Accept objects whose `created_by_ref` names another member's identity.
     pub allow_foreign_identities: bool,
+}
+
+/// Live push (`GET .../collections/{id}/stream/`, Server-Sent Events).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Push {
+    /// Seconds between heartbeat comments on an idle stream.
+    pub heartbeat_seconds: u64,
+    /// Open streams on this server, all members together; past it, 503.
+    pub max_streams: usize,
+    /// Open streams of one member (its tools times the collections they follow).
+    pub max_streams_per_member: usize,
+    /// A stream with undelivered events whose reader took nothing for this
+    /// many seconds is disconnected (it resumes from its last event id).
+    pub slow_subscriber_seconds: u64,
+}
+
+impl Default for Push {
+    fn default() -> Self {
+        Push {
+            heartbeat_seconds: 15,
+            max_streams: 1000,
+            max_streams_per_member: 20,
+            slow_subscriber_seconds: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -275,6 +328,7 @@ impl Config {
             limits: Limits::default(),
             auth: Auth::default(),
             log: Log::default(),
+            push: Push::default(),
             base_dir: PathBuf::new(),
         }
     }
@@ -339,6 +393,22 @@ impl Config {
                 "BREAKWATER_STATUS_RETENTION_HOURS" => {
                     self.limits.status_retention_hours = parse(&name, &value)?
                 }
+                "BREAKWATER_SEND_TIMEOUT_SECS" => {
+                    self.limits.send_timeout_secs = parse(&name, &value)?
+                }
+                "BREAKWATER_MIN_UPLOAD_RATE" => self.limits.min_upload_rate = parse(&name, &value)?,
+                "BREAKWATER_UPLOAD_GRACE_SECS" => {
+                    self.limits.upload_grace_secs = parse(&name, &value)?
+                }
+                "BREAKWATER_RESPONSE_BYTES_IN_FLIGHT" => {
+                    self.limits.response_bytes_in_flight = parse(&name, &value)?
+                }
+                "BREAKWATER_MAX_REQUESTS_PER_MEMBER" => {
+                    self.limits.max_requests_per_member = parse(&name, &value)?
+                }
+                "BREAKWATER_MAX_DATABASE_BYTES" => {
+                    self.limits.max_database_bytes = Some(parse(&name, &value)?)
+                }
                 "BREAKWATER_TOKENS" => self.auth.tokens = parse(&name, &value)?,
                 "BREAKWATER_PUBLIC_URL" => {
                     check_public_url(&value).map_err(|reason| ConfigError::Env {
@@ -349,6 +419,16 @@ impl Config {
                 }
                 "BREAKWATER_LOG_FORMAT" => self.log.format = value,
                 "BREAKWATER_LOG" => self.log.level = value,
+                "BREAKWATER_PUSH_HEARTBEAT_SECONDS" => {
+                    self.push.heartbeat_seconds = parse(&name, &value)?
+                }
+                "BREAKWATER_PUSH_MAX_STREAMS" => self.push.max_streams = parse(&name, &value)?,
+                "BREAKWATER_PUSH_MAX_STREAMS_PER_MEMBER" => {
+                    self.push.max_streams_per_member = parse(&name, &value)?
+                }
+                "BREAKWATER_PUSH_SLOW_SUBSCRIBER_SECONDS" => {
+                    self.push.slow_subscriber_seconds = parse(&name, &value)?
+                }
                 _ => {}
             }
         }
@@ -658,6 +738,42 @@ const KEY_DOCS: &[KeyDoc] = &[
         example: None,
     },
     KeyDoc {
+        key: "limits.send_timeout_secs",
+        doc: "A connection whose client accepts no response bytes for this many seconds (at least 1), while a response waits, is closed and its buffers freed.",
+        env: Some("BREAKWATER_SEND_TIMEOUT_SECS"),
+        example: None,
+    },
+    KeyDoc {
+        key: "limits.min_upload_rate",
+        doc: "Bytes per second a request body must average, counted from its start once the grace period is over; slower uploads are cut with 408. 0 turns the check off.",
+        env: Some("BREAKWATER_MIN_UPLOAD_RATE"),
+        example: None,
+    },
+    KeyDoc {
+        key: "limits.upload_grace_secs",
+        doc: "Seconds a request body may take before min_upload_rate applies.",
+        env: Some("BREAKWATER_UPLOAD_GRACE_SECS"),
+        example: None,
+    },
+    KeyDoc {
+        key: "limits.response_bytes_in_flight",
+        doc: "Bytes of pages and statuses held in memory at once, all clients together; past it a page request gets 503 with Retry-After (one larger page is still served when nothing else is held).",
+        env: Some("BREAKWATER_RESPONSE_BYTES_IN_FLIGHT"),
+        example: None,
+    },
+    KeyDoc {
+        key: "limits.max_requests_per_member",
+        doc: "Requests one member may have in progress at once, each until its response is sent; more get 429 with Retry-After. 0 means no limit. A live-push stream counts only until it is admitted (streams have the push.* limits).",
+        env: Some("BREAKWATER_MAX_REQUESTS_PER_MEMBER"),
+        example: None,
+    },
+    KeyDoc {
+        key: "limits.max_database_bytes",
+        doc: "Largest size of the database file in bytes; beyond it writes fail as on a full disk (507, /health degraded) while reads go on. Unset: no limit.",
+        env: Some("BREAKWATER_MAX_DATABASE_BYTES"),
+        example: Some("10737418240"),
+    },
+    KeyDoc {
         key: "auth.tokens",
         doc: "Also accept per-member API tokens (HTTP Basic password or Bearer) besides client certificates.",
         env: Some("BREAKWATER_TOKENS"),
@@ -679,6 +795,30 @@ const KEY_DOCS: &[KeyDoc] = &[
         key: "log.level",
         doc: "A tracing filter such as \"info\" or \"breakwater=debug\"; RUST_LOG works too.",
         env: Some("BREAKWATER_LOG"),
+        example: None,
+    },
+    KeyDoc {
+        key: "push.heartbeat_seconds",
+        doc: "Seconds between comment lines on an idle live-push stream, so proxies and clients notice a dead connection.",
+        env: Some("BREAKWATER_PUSH_HEARTBEAT_SECONDS"),
+        example: None,
+    },
+    KeyDoc {
+        key: "push.max_streams",
+        doc: "Open live-push streams on this server, all members together; past it, 503 with Retry-After.",
+        env: Some("BREAKWATER_PUSH_MAX_STREAMS"),
+        example: None,
+    },
+    KeyDoc {
+        key: "push.max_streams_per_member",
+        doc: "Open live-push streams of one member (its tools times the collections they follow); past it, 503 with Retry-After.",
+        env: Some("BREAKWATER_PUSH_MAX_STREAMS_PER_MEMBER"),
+        example: None,
+    },
+    KeyDoc {
+        key: "push.slow_subscriber_seconds",
+        doc: "A stream whose reader took nothing this long while events waited is disconnected; it resumes from its last event id.",
+        env: Some("BREAKWATER_PUSH_SLOW_SUBSCRIBER_SECONDS"),
         example: None,
     },
 ];
@@ -813,11 +953,27 @@ mod tests {
             .with_env([
                 ("BREAKWATER_LISTEN".to_string(), "0.0.0.0:9443".to_string()),
                 ("BREAKWATER_MAX_PAGE_SIZE".to_string(), "50".to_string()),
+                ("BREAKWATER_SEND_TIMEOUT_SECS".to_string(), "7".to_string()),
+                ("BREAKWATER_MIN_UPLOAD_RATE".to_string(), "0".to_string()),
+                ("BREAKWATER_UPLOAD_GRACE_SECS".to_string(), "3".to_string()),
+                (
+                    "BREAKWATER_RESPONSE_BYTES_IN_FLIGHT".to_string(),
+                    "1000".to_string(),
+                ),
+                (
+                    "BREAKWATER_MAX_REQUESTS_PER_MEMBER".to_string(),
+                    "4".to_string(),
+                ),
                 ("UNRELATED".to_string(), "x".to_string()),
             ])
             .unwrap();
         assert_eq!(config.listen.port(), 9443);
         assert_eq!(config.limits.max_page_size, 50);
+        assert_eq!(config.limits.send_timeout_secs, 7);
+        assert_eq!(config.limits.min_upload_rate, 0);
+        assert_eq!(config.limits.upload_grace_secs, 3);
+        assert_eq!(config.limits.response_bytes_in_flight, 1000);
+        assert_eq!(config.limits.max_requests_per_member, 4);
         let err = Config::for_data_dir("127.0.0.1:8443".parse().unwrap())
             .with_env([("BREAKWATER_MAX_PAGE_SIZE".to_string(), "lots".to_string())])
             .unwrap_err();
@@ -984,6 +1140,9 @@ mod tests {
                     "BREAKWATER_DATABASE" => "other.db",
                     "BREAKWATER_DATABASE_POOL_SIZE" => "4",
                     "BREAKWATER_PUBLIC_URL" => "https://exchange.port.example:8443",
+                    "BREAKWATER_RESPONSE_BYTES_IN_FLIGHT" => "67108864",
+                    "BREAKWATER_MIN_UPLOAD_RATE" => "4096",
+                    "BREAKWATER_MAX_DATABASE_BYTES" => "10737418240",
                     _ => "7",
                 };
                 let after = base
@@ -1037,5 +1196,30 @@ mod tests {
         let err = Config::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("it is a directory, not a file"), "{err}");
         assert!(!err.contains("os error"), "{err}");
+    }
+
+    #[test]
+    fn push_settings_have_defaults_and_environment_names() {
+        let config = Config::for_data_dir("127.0.0.1:8443".parse().unwrap());
+        assert_eq!(config.push.max_streams, 1000);
+        assert_eq!(config.push.heartbeat_seconds, 15);
+        let config = config
+            .with_env([
+                (
+                    "BREAKWATER_PUSH_MAX_STREAMS_PER_MEMBER".to_string(),
+                    "3".to_string(),
+                ),
+                (
+                    "BREAKWATER_PUSH_SLOW_SUBSCRIBER_SECONDS".to_string(),
+                    "5".to_string(),
+                ),
+            ])
+            .unwrap();
+        assert_eq!(config.push.max_streams_per_member, 3);
+        assert_eq!(config.push.slow_subscriber_seconds, 5);
+        let file = "version = 1\nlisten = \"127.0.0.1:1\"\ndatabase = \"db\"\napi_root = \"crc\"\n[tls]\ncertificate = \"a\"\nkey = \"b\"\nclient_ca = \"c\"\nca_key = \"d\"\n[push]\nheartbeat_seconds = 5\n";
+        let parsed: Config = toml::from_str(file).unwrap();
+        assert_eq!(parsed.push.heartbeat_seconds, 5);
+        assert_eq!(parsed.push.max_streams, 1000);
     }
 }

@@ -14,6 +14,10 @@ pub enum AuthError {
     IdentityMismatch,
     #[error("member '{0}' is suspended")]
     Suspended(String),
+    #[error(
+        "member '{member}' already has {limit} requests in progress; retry when one has finished"
+    )]
+    TooManyRequests { member: String, limit: usize },
     #[error("the member registry could not be read: {0}")]
     Store(#[from] crate::store::StoreError),
 }

@@ -1,11 +1,8 @@
 //! Captures the client certificate once per TLS connection; every request on
 //! that connection then carries its fingerprint in the connection data.
 
-use std::any::Any;
-
-use actix_rt::net::TcpStream;
-use actix_tls::accept::rustls_0_23::TlsStream;
 use actix_web::dev::Extensions;
+use rustls::ServerConnection;
 
 /// The SHA-256 fingerprint (lowercase hex) of the peer's end-entity certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,16 +25,11 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// `HttpServer::on_connect` hook (also turns Nagle's algorithm off).
-pub fn capture(conn: &dyn Any, data: &mut Extensions) {
-    if let Some(tls) = conn.downcast_ref::<TlsStream<TcpStream>>() {
-        let (socket, session) = tls.get_ref();
-        // Small responses go out at once instead of waiting on a delayed ACK.
-        let _ = socket.set_nodelay(true);
-        if let Some(cert) = session.peer_certificates().and_then(|c| c.first()) {
-            data.insert(PeerCertificate {
-                fingerprint: fingerprint(cert.as_ref()),
-            });
-        }
+/// The connection hook: records the certificate the TLS session verified.
+pub fn capture(session: &ServerConnection, data: &mut Extensions) {
+    if let Some(cert) = session.peer_certificates().and_then(|c| c.first()) {
+        data.insert(PeerCertificate {
+            fingerprint: fingerprint(cert.as_ref()),
+        });
     }
 }

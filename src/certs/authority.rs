@@ -13,6 +13,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use rustls_pki_types::DnsName;
 use x509_parser::extensions::ParsedExtension;
 
+use super::check::{check_member_certificate, request_problems};
 use super::inspect::{first_cert_der, inspect_der, key_matches_der, parse_key, parse_x509};
 use super::{CertError, IssuedCert, RevokedSerial, parse_serial_hex, to_offset_date_time};
 
@@ -182,7 +183,11 @@ impl CertificateAuthority {
     /// Signs a member's certificate signing request (PEM), so the member keeps
     /// its private key. The subject and usages are ours (`CN=<member>`,
     /// clientAuth), whatever the request asked for; only its public key is
-    /// used. The returned `key_pem` is empty.
+    /// used. A request asking to be a CA, or for key usages without
+    /// clientAuth, is refused rather than silently overridden: its sender
+    /// expects something else. The issued certificate goes through the same
+    /// check as a registered one (an expired community CA is refused there).
+    /// The returned `key_pem` is empty.
     pub fn sign_request(
         &self,
         csr_pem: &str,
@@ -193,13 +198,18 @@ impl CertificateAuthority {
         let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| {
             CertError::InvalidCertificate(format!("the signing request is unusable: {e}"))
         })?;
+        let problems = request_problems(&csr.params.is_ca, &csr.params.extended_key_usages);
+        if !problems.is_empty() {
+            return Err(CertError::UnsuitableRequest(problems));
+        }
         let (not_before, not_after) = validity_for_days(days)?;
         csr.params = end_entity_params(params, not_before, not_after)?;
         let cert = csr.signed_by(&self.issuer)?;
+        let info = check_member_certificate(&cert.pem(), &self.cert_pem, Utc::now())?;
         Ok(IssuedCert {
             cert_pem: cert.pem(),
             key_pem: String::new(),
-            info: inspect_der(cert.der())?,
+            info,
         })
     }
 

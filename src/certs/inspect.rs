@@ -109,7 +109,7 @@ pub(super) fn key_matches_der(der: &[u8], key: &KeyPair) -> Result<bool, CertErr
     Ok(cert_key.as_ref() == key.der_bytes())
 }
 
-fn to_chrono(time: &ASN1Time) -> Result<DateTime<Utc>, CertError> {
+pub(super) fn to_chrono(time: &ASN1Time) -> Result<DateTime<Utc>, CertError> {
     DateTime::from_timestamp(time.timestamp(), 0)
         .ok_or_else(|| CertError::InvalidCertificate("a validity date is out of range".to_string()))
 }

@@ -11,6 +11,7 @@
 //! return PEM text or DER bytes and callers decide where they are stored.
 
 mod authority;
+mod check;
 pub mod expiry;
 mod inspect;
 mod names;
@@ -24,6 +25,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 pub use authority::CertificateAuthority;
+pub use check::{Problem, check_member_certificate};
 pub use inspect::{fingerprint_der, inspect_der, inspect_pem, issued_by, key_matches_cert};
 pub use names::{
     covers, is_ca_certificate, normalise_host, primary_name, server_names, server_names_der,
@@ -72,6 +74,18 @@ pub enum CertError {
     /// The PKCS#12 bundle could not be built.
     #[error("the PKCS#12 bundle could not be built ({0})")]
     Pkcs12(String),
+    /// A certificate would be refused at the handshake; every reason is named.
+    #[error(
+        "the certificate cannot identify a member: {}; a member needs a current client certificate issued by the community CA",
+        check::describe(.0)
+    )]
+    Unusable(Vec<Problem>),
+    /// A signing request asks for a certificate no member could use.
+    #[error(
+        "the signing request cannot become a member certificate: {}; ask the member for a request without those extensions",
+        check::describe(.0)
+    )]
+    UnsuitableRequest(Vec<Problem>),
 }
 
 impl From<rcgen::Error> for CertError {

@@ -647,3 +647,221 @@ fn a_signing_request_becomes_a_member_certificate_for_the_members_own_key() {
 
     assert!(ca.sign_request("not a request", "rail-co", 30).is_err());
 }
+
+/// A CA certificate signed by `parent`: a valid chain, but not a member.
+fn sub_ca(parent: &CertificateAuthority) -> String {
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Intermediate");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_pem(
+        parent.cert_pem(),
+        rcgen::KeyPair::from_pem(parent.key_pem()).unwrap(),
+    )
+    .unwrap();
+    params.signed_by(&key, &issuer).unwrap().pem()
+}
+
+/// A community CA whose own validity ended in 2021.
+fn expired_ca() -> CertificateAuthority {
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Old Community CA");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    CertificateAuthority::from_pem(&cert.pem(), &key.serialize_pem()).unwrap()
+}
+
+fn problems(result: Result<CertInfo, CertError>) -> Vec<Problem> {
+    match result {
+        Err(CertError::Unusable(problems)) => problems,
+        other => panic!("expected the certificate to be refused, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_certificate_the_handshake_would_refuse_is_refused_at_registration_naming_why() {
+    let ca = shared_ca();
+    let other = CertificateAuthority::generate("Other CA", 30).unwrap();
+    let now = Utc::now();
+    let check = |pem: &str| check_member_certificate(pem, ca.cert_pem(), now);
+
+    let good = ca.issue_client("Good Member", 30).unwrap();
+    assert_eq!(check(&good.cert_pem).unwrap(), good.info);
+
+    let expired = ca
+        .issue_client_between("Late", now - Duration::days(10), now - Duration::days(1))
+        .unwrap();
+    let future = ca
+        .issue_client_between("Early", now + Duration::days(1), now + Duration::days(10))
+        .unwrap();
+    let server_only = ca
+        .issue_server(&["terminal.example".to_string()], 30)
+        .unwrap();
+    let intermediate = sub_ca(ca);
+    let foreign = other.issue_client("Good Member", 30).unwrap();
+    let cases: Vec<(&str, &str, Vec<Problem>, &str)> = vec![
+        (
+            "expired",
+            &expired.cert_pem,
+            vec![Problem::Expired {
+                not_after: expired.info.not_after,
+            }],
+            "it expired on",
+        ),
+        (
+            "not yet valid",
+            &future.cert_pem,
+            vec![Problem::NotYetValid {
+                not_before: future.info.not_before,
+            }],
+            "it is not valid before",
+        ),
+        (
+            "serverAuth only",
+            &server_only.cert_pem,
+            vec![Problem::NotForClientAuth {
+                usages: vec!["serverAuth".into()],
+            }],
+            "it is not for client authentication (its extended key usage is serverAuth, without clientAuth)",
+        ),
+        (
+            "an intermediate CA",
+            &intermediate,
+            vec![Problem::CertificateAuthority],
+            "it is a CA certificate",
+        ),
+        (
+            "the community CA itself",
+            ca.cert_pem(),
+            vec![Problem::CertificateAuthority],
+            "it is a CA certificate",
+        ),
+        (
+            "another CA's",
+            &foreign.cert_pem,
+            vec![Problem::ForeignIssuer],
+            "it was not issued by the community CA",
+        ),
+    ];
+    let verifier = client_verifier(ca, vec![]);
+    for (what, pem, expected, text) in cases {
+        let result = check(pem);
+        let message = result.as_ref().unwrap_err().to_string();
+        assert_eq!(problems(result), expected, "{what}");
+        assert!(message.contains(text), "{what}: {message}");
+        // The handshake refuses exactly these.
+        assert!(verify_client(&*verifier, pem).is_err(), "{what}");
+    }
+    verify_client(&*verifier, &good.cert_pem).unwrap();
+
+    // Every problem is named, not only the first.
+    let both = other
+        .issue_client_between("Late", now - Duration::days(10), now - Duration::days(1))
+        .unwrap();
+    let result = check(&both.cert_pem);
+    let message = result.as_ref().unwrap_err().to_string();
+    assert_eq!(
+        problems(result),
+        [
+            Problem::ForeignIssuer,
+            Problem::Expired {
+                not_after: both.info.not_after
+            }
+        ]
+    );
+    assert!(
+        message.contains("it was not issued by the community CA and it expired on"),
+        "{message}"
+    );
+    assert!(matches!(
+        check("not a certificate"),
+        Err(CertError::InvalidCertificate(_))
+    ));
+}
+
+#[test]
+fn certificates_of_an_expired_community_ca_are_refused() {
+    let old = expired_ca();
+    let now = Utc::now();
+    let member = old
+        .issue_client_between("Member", now - Duration::days(1), now + Duration::days(1))
+        .unwrap();
+    let result = check_member_certificate(&member.cert_pem, old.cert_pem(), now);
+    let message = result.as_ref().unwrap_err().to_string();
+    assert!(matches!(
+        problems(result)[..],
+        [Problem::CommunityCaNotValid { .. }]
+    ));
+    assert!(
+        message.contains("the community CA certificate itself is valid only from"),
+        "{message}"
+    );
+    // Signing a request with it is refused the same way.
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let csr = rcgen::CertificateParams::default()
+        .serialize_request(&key)
+        .unwrap()
+        .pem()
+        .unwrap();
+    assert!(matches!(
+        old.sign_request(&csr, "member", 30),
+        Err(CertError::Unusable(_))
+    ));
+}
+
+#[test]
+fn a_signing_request_for_a_ca_or_for_server_use_only_is_refused_naming_why() {
+    let ca = shared_ca();
+    let request = |params: rcgen::CertificateParams| {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        params.serialize_request(&key).unwrap().pem().unwrap()
+    };
+
+    let mut as_ca = rcgen::CertificateParams::default();
+    as_ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let err = ca.sign_request(&request(as_ca), "rail-co", 30).unwrap_err();
+    assert!(
+        matches!(&err, CertError::UnsuitableRequest(p) if p[..] == [Problem::CertificateAuthority]),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("it is a CA certificate"), "{err}");
+
+    let mut server = rcgen::CertificateParams::default();
+    server.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let err = ca
+        .sign_request(&request(server), "rail-co", 30)
+        .unwrap_err();
+    assert!(
+        matches!(&err, CertError::UnsuitableRequest(p) if p[..] == [Problem::NotForClientAuth { usages: vec!["serverAuth".into()] }]),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("it is not for client authentication"),
+        "{err}"
+    );
+
+    // Asking for clientAuth (among others), or for nothing, is fine; the
+    // certificate is ours either way and passes the member check.
+    let mut both = rcgen::CertificateParams::default();
+    both.extended_key_usages = vec![
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    for params in [both, rcgen::CertificateParams::default()] {
+        let issued = ca.sign_request(&request(params), "rail-co", 30).unwrap();
+        check_member_certificate(&issued.cert_pem, ca.cert_pem(), Utc::now()).unwrap();
+    }
+}

@@ -184,8 +184,8 @@ pub fn collections(global: &GlobalArgs, cmd: CollectionCmd) -> anyhow::Result<bo
                     c.title
                 );
             }
-            exchange.store().delete_collection(c.id)?;
-            println!("deleted {}", c.id);
+            let purged = exchange.delete_collection(c.id)?;
+            println!("deleted {} and its {} objects", c.id, purged.objects);
         }
     }
     Ok(true)

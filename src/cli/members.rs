@@ -108,14 +108,15 @@ pub fn run(ctx: &Ctx, cmd: MemberCmd) -> anyhow::Result<bool> {
                         format!("cannot read the certificate {}", path.display())
                     })?;
                     let ca = crate::setup::load_ca(&ctx.config)?;
-                    if !crate::certs::issued_by(&pem, ca.cert_pem())? {
-                        anyhow::bail!(
-                            "{} was not issued by the community CA, so it could never connect; \
-                             have the member send a certificate signing request, or use `breakwater certs issue`",
-                            path.display()
-                        );
-                    }
-                    Some(crate::certs::inspect_pem(&pem)?)
+                    // The handshake's own checks, so a certificate that could
+                    // never connect is refused now, with the reason.
+                    let info = crate::certs::check_member_certificate(
+                        &pem,
+                        ca.cert_pem(),
+                        chrono::Utc::now(),
+                    )
+                    .with_context(|| format!("{} cannot be registered", path.display()))?;
+                    Some(info)
                 }
                 None => None,
             };

@@ -7,6 +7,7 @@ mod audit;
 mod backup;
 mod certs;
 mod config;
+mod follow;
 mod grants;
 mod guide;
 mod handover;
@@ -112,6 +113,8 @@ pub enum Command {
     Import(transfer::ImportArgs),
     /// Export a collection as one STIX bundle, streamed.
     Export(transfer::ExportArgs),
+    /// Follow a collection's live push stream: one JSON object per line on standard output.
+    Follow(follow::FollowArgs),
     /// Validate STIX 2.1 files offline (no configuration or database needed); exits 1 if any object is invalid.
     Validate(validate::ValidateArgs),
     /// Copy the database consistently while the server runs (SQLite online backup).
@@ -199,6 +202,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<bool> {
         Command::Backup(args) => backup::backup(&cli.global, &args),
         Command::Restore(args) => backup::restore(&cli.global, &args),
         Command::Store(cmd) => store::run(cmd),
+        Command::Follow(args) => follow::run(&args),
     }
 }
 

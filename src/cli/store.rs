@@ -44,8 +44,8 @@ fn copy(args: &CopyArgs) -> anyhow::Result<bool> {
     if from == to {
         anyhow::bail!("--from and --to name the same database; copy into a new one");
     }
-    let source = crate::app::open_store(&from, 4)?;
-    let target = crate::app::open_store(&to, 4)?;
+    let source = crate::app::open_store(&from, 4, None)?;
+    let target = crate::app::open_store(&to, 4, None)?;
     let mut shown = 0;
     let report = crate::store::copy::copy(source.portable(), target.portable(), &mut |what, n| {
         if what == "objects" && n >= shown + 100_000 {

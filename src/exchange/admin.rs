@@ -5,7 +5,7 @@ use super::{Exchange, ExchangeError};
 use crate::model::{CollectionId, Tier, Timestamp};
 use crate::store::{
     ApiRoot, AuditEvent, CertificateRecord, Collection, Grant, Grantee, Member, NewCollection,
-    NewMember,
+    NewMember, PurgeReport,
 };
 
 /// The actor recorded for changes made from the command line.
@@ -52,6 +52,45 @@ impl Exchange {
             format!("{} ({})", c.title, c.tier),
         );
         Ok(c)
+    }
+
+    /// Deletes a collection. Members stop seeing it at once (its grants go
+    /// with it); its objects are then removed in short transactions, so the
+    /// server keeps storing other collections' envelopes meanwhile. If this
+    /// process stops half-way, the collection stays deleted and the rest of
+    /// its objects are removed by the next `housekeeping` or deletion.
+    pub fn delete_collection(&self, id: CollectionId) -> Result<PurgeReport, ExchangeError> {
+        let c = self
+            .store
+            .collection(id)?
+            .ok_or_else(|| ExchangeError::NotFound(format!("collection {id}")))?;
+        self.store.delete_collection(id)?;
+        self.audit_admin(
+            "collection-delete",
+            Some(id.to_string()),
+            format!("{} ({})", c.title, c.tier),
+        );
+        Ok(self.store.purge_deleted_collections()?)
+    }
+
+    /// The server's periodic upkeep (at start, then every few minutes):
+    /// finishes deleting collections whose deletion was interrupted, and
+    /// drops statuses past their retention.
+    pub fn housekeeping(&self, now: Timestamp) -> Result<(), ExchangeError> {
+        let purged = self.store.purge_deleted_collections().inspect_err(|e| {
+            tracing::warn!(error = %e, "deleting collections stopped; the next run goes on");
+        })?;
+        if purged.collections > 0 {
+            tracing::info!(
+                collections = purged.collections,
+                objects = purged.objects,
+                "finished deleting collections"
+            );
+        }
+        self.purge_statuses(now).inspect_err(|e| {
+            tracing::warn!(error = %e, "purging expired statuses stopped; the next run goes on");
+        })?;
+        Ok(())
     }
 
     pub fn find_collection(&self, id_or_alias: &str) -> Result<Collection, ExchangeError> {

@@ -10,6 +10,14 @@ pub enum ExchangeError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
+    /// The database was held by another writer for longer than we wait;
+    /// nothing was changed, and the same request can simply be repeated.
+    #[error("the database is busy; nothing was changed, try again in a moment")]
+    Busy,
+    /// There is no room to store more (a full disk, or the configured size
+    /// limit); nothing was changed. Reads still work.
+    #[error("the database is full; nothing was changed: {0}")]
+    StorageFull(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -19,6 +27,8 @@ impl From<StoreError> for ExchangeError {
         match e {
             StoreError::NotFound(what) => ExchangeError::NotFound(what),
             StoreError::Conflict(what) => ExchangeError::Conflict(what),
+            StoreError::Busy => ExchangeError::Busy,
+            StoreError::Full(cause) => ExchangeError::StorageFull(cause),
             other => ExchangeError::Store(other),
         }
     }

@@ -1,22 +1,13 @@
 //! Adding objects: parse the envelope, validate each object, apply the tier's
 //! marking rule, then one durable write. One bad object never fails the rest.
 
-use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{Exchange, ExchangeError};
+use super::{Exchange, ExchangeError, envelope};
 use crate::auth::policy::{self, WriteAccess};
 use crate::model::{ObjectId, Timestamp};
 use crate::store::{IngestBatch, NewObject, StatusDetail, StatusRecord};
-
-/// A POSTed body: a TAXII envelope, or a STIX bundle (stix2's
-/// `TAXIICollectionSink` sends one), whose other keys are ignored.
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default)]
-    objects: Option<Vec<&'a RawValue>>,
-}
 
 /// What validation decided for one posted object.
 pub enum Verdict {
@@ -44,6 +35,11 @@ pub struct IngestRequest<'a> {
     pub request_timestamp: Timestamp,
 }
 
+/// How long a background ingest that met a busy or full database waits
+/// before trying again, doubling up to the maximum.
+const BACKGROUND_RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+const BACKGROUND_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Exchange {
     pub fn ingest(&self, req: IngestRequest<'_>) -> Result<StatusRecord, ExchangeError> {
         let batch = self.admit(&req)?;
@@ -52,35 +48,50 @@ impl Exchange {
             // Durable before the 202: a crash from here on resumes at start-up.
             let pending = self.store.begin_pending(&batch)?;
             let store = self.store.clone();
+            let push = self.push.clone();
             std::thread::spawn(move || {
                 let status = batch.status_id.clone();
-                if let Err(e) = store.ingest(batch) {
-                    // The payload stays in the database; the next start resumes it.
-                    tracing::error!(error = %e, %status, "background ingest failed");
+                let mut wait = BACKGROUND_RETRY_FIRST;
+                let mut next = Some(batch);
+                while let Some(batch) = next.take() {
+                    match store.ingest(batch) {
+                        Ok(done) => push.committed(done.collection),
+                        // A busy or full database passes: try again, less and
+                        // less often, so the envelope completes without a
+                        // restart. The payload is read back from the database
+                        // rather than kept twice in memory.
+                        Err(e) if e.is_transient() => {
+                            tracing::warn!(error = %e, %status, retry_in_s = wait.as_secs(), "background ingest waits for the database");
+                            std::thread::sleep(wait);
+                            wait = (wait * 2).min(BACKGROUND_RETRY_MAX);
+                            next = match store.pending_batches() {
+                                Ok(pending) => pending.into_iter().find(|b| b.status_id == status),
+                                Err(e) => {
+                                    tracing::error!(error = %e, %status, "background ingest stopped; the next start resumes it");
+                                    None
+                                }
+                            };
+                        }
+                        // The payload stays in the database; the next start resumes it.
+                        Err(e) => tracing::error!(error = %e, %status, "background ingest failed"),
+                    }
                 }
                 return_freed_memory();
             });
             return Ok(pending);
         }
-        Ok(self.store.ingest(batch)?)
+        let status = self.store.ingest(batch)?;
+        self.push.committed(status.collection);
+        Ok(status)
     }
 
     /// Parses the envelope and judges every object into a batch for storage.
     fn admit(&self, req: &IngestRequest<'_>) -> Result<IngestBatch, ExchangeError> {
         let text = std::str::from_utf8(&req.body)
             .map_err(|_| ExchangeError::MalformedEnvelope("the body is not UTF-8".into()))?;
-        // serde would also read a JSON array as the struct's fields in order.
-        if !text.trim_start().starts_with('{') {
-            return Err(ExchangeError::MalformedEnvelope(
-                "expected a JSON object with an `objects` list".into(),
-            ));
-        }
-        let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|e| {
-            ExchangeError::MalformedEnvelope(format!(
-                "{e} (expected a JSON object with an `objects` list)"
-            ))
-        })?;
-        let raws = envelope.objects.unwrap_or_default();
+        // A TAXII envelope, or a STIX bundle (stix2's `TAXIICollectionSink`
+        // sends one) whose other keys are ignored.
+        let raws = envelope::objects(text).map_err(ExchangeError::MalformedEnvelope)?;
         let tier = req.access.collection().tier;
         let verdicts = self.judge_all(&raws, tier, req.admission);
         let mut batch = IngestBatch {
@@ -108,7 +119,8 @@ impl Exchange {
         let n = batches.len();
         for batch in batches {
             tracing::info!(status = %batch.status_id, objects = batch.accepted.len(), "resuming a pending ingest");
-            self.store.ingest(batch)?;
+            let status = self.store.ingest(batch)?;
+            self.push.committed(status.collection);
         }
         if n > 0 {
             return_freed_memory();
@@ -125,28 +137,39 @@ impl Exchange {
     ) -> Vec<Verdict> {
         const PARALLEL_ABOVE: usize = 2_000;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let judge = |raw: &&RawValue| self.judge_caught(raw, tier, admission);
         if raws.len() <= PARALLEL_ABOVE || threads == 1 {
-            return raws
-                .iter()
-                .map(|raw| self.judge(raw, tier, admission))
-                .collect();
+            return raws.iter().map(judge).collect();
         }
         let chunk = raws.len().div_ceil(threads);
         std::thread::scope(|scope| {
             let handles: Vec<_> = raws
                 .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|raw| self.judge(raw, tier, admission))
-                            .collect::<Vec<_>>()
-                    })
-                })
+                .map(|part| scope.spawn(move || part.iter().map(judge).collect::<Vec<_>>()))
                 .collect();
             handles
                 .into_iter()
+                // `judge_caught` does not unwind, so every part comes back.
                 .flat_map(|h| h.join().unwrap_or_default())
                 .collect()
+        })
+    }
+
+    /// `judge`, with a panic in validation refusing only that object (one
+    /// log line with an error id the status message repeats).
+    fn judge_caught(
+        &self,
+        raw: &RawValue,
+        tier: crate::model::Tier,
+        admission: &Admission,
+    ) -> Verdict {
+        crate::telemetry::catch(|| self.judge(raw, tier, admission)).unwrap_or_else(|panic| {
+            let id = uuid::Uuid::new_v4();
+            tracing::error!(error_id = %id, %panic, "validating an object panicked");
+            refuse(
+                &envelope::object_for_naming(raw),
+                format!("the server could not validate this object (error id {id})"),
+            )
         })
     }
 
@@ -157,9 +180,9 @@ impl Exchange {
         tier: crate::model::Tier,
         admission: &Admission,
     ) -> Verdict {
-        let value: Value = match serde_json::from_str(raw.get()) {
+        let value = match envelope::object(raw) {
             Ok(v) => v,
-            Err(e) => return refuse(&Value::Null, format!("not valid JSON: {e}")),
+            Err(e) => return refuse(&envelope::object_for_naming(raw), e.to_string()),
         };
         let Some(object) = value.as_object() else {
             return refuse(&value, "an envelope item must be a JSON object".into());
@@ -236,7 +259,7 @@ fn refuse(value: &Value, message: String) -> Verdict {
 /// over glibc's per-thread arenas, which it keeps rather than returning:
 /// after one 100 MiB envelope the server stayed at ~400 MiB RSS. Trimming
 /// once the envelope is stored hands that memory back to the system.
-fn return_freed_memory() {
+pub fn return_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists; it is
     // thread-safe and may be called at any time.

@@ -2,8 +2,10 @@
 //! administration. Knows STIX, policy and the store trait; nothing of HTTP.
 
 pub mod admin;
+pub mod envelope;
 mod error;
 pub mod ingest;
+pub mod push;
 
 use std::sync::Arc;
 
@@ -37,6 +39,7 @@ pub struct Exchange {
     store: Arc<dyn Store>,
     validator: Arc<Validator>,
     settings: Settings,
+    push: push::Hub,
 }
 
 impl Exchange {
@@ -45,6 +48,7 @@ impl Exchange {
             store,
             validator,
             settings,
+            push: push::Hub::default(),
         }
     }
 

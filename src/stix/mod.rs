@@ -21,6 +21,15 @@
 //! `validate` never panics, whatever the JSON value: a non-object or an object
 //! without a usable `type` becomes a violation.
 //!
+//! # Bounds
+//!
+//! Some checks walk the JSON value recursively (the JSON Schema validator, the
+//! hashes rule over `extensions` and `external_references`). Values nested more
+//! than [`MAX_JSON_NESTING`] levels are refused before any of them runs, so the
+//! stack they use is bounded for any value, however it was built. (`serde_json`
+//! refuses to parse more than 127 levels, so parsed input never reaches the
+//! bound.) Indicator patterns have their own bound, [`pattern::MAX_NESTING`].
+//!
 //! # What is checked
 //!
 //! 1. The object's own JSON Schema (`schemas/`), chosen by `type`. Types the
@@ -80,6 +89,10 @@ pub const RULE_IDS: &[&str] = &[
     "embedded-ref",
 ];
 
+/// How deeply JSON objects and lists may nest in one STIX object (the object
+/// itself is level 1).
+pub const MAX_JSON_NESTING: usize = 128;
+
 /// The STIX 2.1 validator: compiled schemas plus the rule families. Build it once.
 pub struct Validator {
     schemas: schema::SchemaSet,
@@ -136,6 +149,13 @@ impl Validator {
                 Kind::CustomObservable
             }
         });
+        if nests_deeper_than(object, MAX_JSON_NESTING) {
+            return Err(Violations(vec![Violation::new(
+                "schema",
+                t,
+                format!("objects and lists nest deeper than {MAX_JSON_NESTING} levels"),
+            )]));
+        }
         let mut out = Vec::new();
         let ctx = Ctx {
             obj: map,
@@ -268,6 +288,26 @@ fn names_a_key(rest: &str) -> bool {
             last,
             "created_by_ref" | "object_marking_refs" | "marking_ref"
         )
+}
+
+/// Whether objects and lists nest more than `max` levels in `value` (itself at
+/// level 1). Iterative, so it is safe on any value.
+fn nests_deeper_than(value: &Value, max: usize) -> bool {
+    let mut pending = vec![(value, 1)];
+    while let Some((v, level)) = pending.pop() {
+        if level > max {
+            return true;
+        }
+        let nested = |c: &&Value| c.is_array() || c.is_object();
+        match v {
+            Value::Array(items) => {
+                pending.extend(items.iter().filter(nested).map(|c| (c, level + 1)))
+            }
+            Value::Object(m) => pending.extend(m.values().filter(nested).map(|c| (c, level + 1))),
+            _ => {}
+        }
+    }
+    false
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -459,6 +499,93 @@ mod tests {
         });
         for violation in v.validate(&messy).unwrap_err().0 {
             assert!(RULE_IDS.contains(&violation.rule), "{}", violation.rule);
+        }
+    }
+
+    #[test]
+    fn deeply_nested_pattern_is_refused_not_fatal() {
+        // 50,000 nested parentheses used to overflow the validating thread's
+        // stack and abort the server; now the object is refused with a reason,
+        // even on a small stack.
+        let v = Validator::new();
+        let pattern = format!(
+            "{}[file:name = 'a']{}",
+            "(".repeat(50_000),
+            ")".repeat(50_000)
+        );
+        let indicator = json!({
+            "type": "indicator", "spec_version": "2.1",
+            "id": "indicator--5dfdc0d9-fd93-47bd-b2c3-c7a1f17f2f13",
+            "created": "2024-03-04T08:15:00.000Z", "modified": "2024-03-04T08:15:00.000Z",
+            "pattern": pattern, "pattern_type": "stix", "valid_from": "2024-03-04T08:15:00Z"
+        });
+        let outcome = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn_scoped(scope, || v.validate(&indicator))
+                .expect("spawn")
+                .join()
+                .expect("validation panicked")
+        });
+        let violations = outcome.unwrap_err();
+        assert_eq!(
+            violations.to_string(),
+            format!(
+                "indicator.pattern: pattern nests deeper than {} levels at column {}",
+                pattern::MAX_NESTING,
+                pattern::MAX_NESTING + 1
+            )
+        );
+        assert_eq!(violations.0[0].rule, "pattern-syntax");
+    }
+
+    #[test]
+    fn json_nesting_is_bounded() {
+        let v = Validator::new();
+        // As deep as serde_json parses: not refused for its depth.
+        let text = format!(
+            "{{\"type\": \"x-acme\", \"x_deep\": {}{}}}",
+            "[".repeat(126),
+            "]".repeat(126)
+        );
+        let parsed: Value = serde_json::from_str(&text).expect("127 levels parse");
+        let err = v.validate(&parsed).unwrap_err();
+        assert!(!err.to_string().contains("nest deeper"), "{err}");
+        // Built by hand, far deeper: refused before any recursive check, on a
+        // small stack (the hashes rule walks extensions recursively).
+        let mut deep = json!("leaf");
+        for _ in 0..100_000 {
+            // Not json!(), which would copy `deep` recursively.
+            let mut level = serde_json::Map::new();
+            level.insert("x_more".to_owned(), deep);
+            deep = Value::Object(level);
+        }
+        let mut object = json!({
+            "type": "file", "id": "file--1d266876-22d5-58fd-9b00-48bca60ae9f3",
+            "extensions": {}
+        });
+        object["extensions"]["x-acme-ext"] = deep;
+        let outcome = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn_scoped(scope, || v.validate(&object))
+                .expect("spawn")
+                .join()
+                .expect("validation panicked")
+        });
+        assert_eq!(
+            outcome.unwrap_err().to_string(),
+            format!("file: objects and lists nest deeper than {MAX_JSON_NESTING} levels")
+        );
+        // Dropping a value this deep recurses too (serde_json's drop glue):
+        // take it apart level by level.
+        let mut rest = object;
+        while let Some(inner) = rest
+            .as_object_mut()
+            .and_then(|m| m.values_mut().find(|v| v.is_object()))
+            .map(Value::take)
+        {
+            rest = inner;
         }
     }
 }

@@ -164,6 +164,22 @@ pub fn is_type_name(t: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
+/// Property names: `[a-z][a-z0-9_]{2,249}`, plus `id`, the one shorter name the
+/// specification defines.
+pub fn is_property_name(name: &str) -> bool {
+    name == "id" || is_long_property_name(name)
+}
+
+/// A property name of 3 to 250 characters: `[a-z][a-z0-9_]{2,249}`.
+pub fn is_long_property_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (3..=250).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
 /// A timestamp reduced to something totally ordered: seconds since 0000-03-01 and
 /// the fraction scaled to 18 digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -13,6 +13,8 @@ use crate::store::*;
 pub(crate) trait Fixture {
     /// A store on the fixture's database (a new one each call).
     fn open(&self) -> Arc<dyn Store>;
+    /// The same, removing at most `max_rows` rows per maintenance transaction.
+    fn open_with_max_rows(&self, max_rows: usize) -> Arc<dyn Store>;
 }
 
 struct SqliteFixture {
@@ -25,6 +27,19 @@ impl Fixture for SqliteFixture {
             crate::store::sqlite::SqliteStore::open(&self.dir.path().join("db.sqlite")).unwrap(),
         )
     }
+    fn open_with_max_rows(&self, max_rows: usize) -> Arc<dyn Store> {
+        let options = crate::store::sqlite::Options {
+            max_rows_per_transaction: max_rows,
+            ..Default::default()
+        };
+        Arc::new(
+            crate::store::sqlite::SqliteStore::open_with(
+                &self.dir.path().join("db.sqlite"),
+                &options,
+            )
+            .unwrap(),
+        )
+    }
 }
 
 pub(crate) struct PostgresFixture {
@@ -34,6 +49,14 @@ pub(crate) struct PostgresFixture {
 impl Fixture for PostgresFixture {
     fn open(&self) -> Arc<dyn Store> {
         Arc::new(crate::store::postgres::PgStore::open(&self.db.url, 8).unwrap())
+    }
+    fn open_with_max_rows(&self, max_rows: usize) -> Arc<dyn Store> {
+        let options = crate::store::postgres::Options {
+            pool_size: 8,
+            max_rows_per_transaction: max_rows,
+            ..Default::default()
+        };
+        Arc::new(crate::store::postgres::PgStore::open_with(&self.db.url, &options).unwrap())
     }
 }
 
@@ -668,7 +691,7 @@ fn members_grants_and_collections_keep_their_rules(f: &dyn Fixture) {
             read: true,
             write: false,
         }),
-        Err(StoreError::Conflict(_))
+        Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
         store.remove_grant(c, &Grantee::Sector("road".into())),
@@ -704,6 +727,7 @@ fn members_grants_and_collections_keep_their_rules(f: &dyn Fixture) {
         .unwrap();
     store.delete_collection(aliased.id).unwrap();
     assert!(store.collection(aliased.id).unwrap().is_none());
+    store.purge_deleted_collections().unwrap();
     assert_eq!(store.object_count(aliased.id).unwrap(), 0);
     assert!(matches!(
         store.delete_collection(aliased.id),
@@ -728,6 +752,164 @@ fn members_grants_and_collections_keep_their_rules(f: &dyn Fixture) {
         [("crc", false), ("partners", true)]
     );
     store.delete_api_root("partners").unwrap();
+}
+
+fn alias_collection(store: &Arc<dyn Store>, alias: &str) -> CollectionId {
+    store
+        .create_collection(NewCollection {
+            api_root: "crc".into(),
+            alias: Some(alias.into()),
+            title: alias.into(),
+            description: None,
+            tier: Tier::Green,
+        })
+        .unwrap()
+        .id
+}
+
+fn fill(store: &Arc<dyn Store>, c: CollectionId, from: usize, n: usize) {
+    let objects = (from..from + n).map(|i| object(&id(i), Some(V1))).collect();
+    let status = store.ingest(batch(c, objects)).unwrap();
+    assert_eq!(status.details.successes.len(), n);
+}
+
+fn a_deleted_collection_vanishes_at_once_and_is_emptied_in_bounded_transactions(f: &dyn Fixture) {
+    let (_, keep) = setup(f);
+    let store = f.open_with_max_rows(7);
+    let other = f.open();
+    let doomed = alias_collection(&store, "doomed");
+    fill(&store, doomed, 0, 50);
+    fill(&store, keep, 100, 3);
+    store
+        .set_grant(Grant {
+            collection: doomed,
+            grantee: Grantee::Sector("rail".into()),
+            read: true,
+            write: true,
+        })
+        .unwrap();
+    let revision = other.auth_revision().unwrap();
+
+    store.delete_collection(doomed).unwrap();
+    // Gone for every reader at once (another store, another node too),
+    // although no object is removed yet.
+    assert_eq!(store.object_count(doomed).unwrap(), 50);
+    for s in [&store, &other] {
+        assert!(s.collection(doomed).unwrap().is_none());
+        assert!(s.collections().unwrap().iter().all(|c| c.id != doomed));
+    }
+    eventually("the deletion moves the auth revision", || {
+        other.auth_revision().unwrap() > revision
+    });
+    let auth = other.auth_data().unwrap();
+    assert!(auth.collections.iter().all(|c| c.id != doomed));
+    assert!(auth.grants.iter().all(|g| g.collection != doomed));
+    assert!(matches!(
+        store.delete_collection(doomed),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.set_grant(Grant {
+            collection: doomed,
+            grantee: Grantee::Sector("rail".into()),
+            read: true,
+            write: false,
+        }),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.update_collection(doomed, CollectionUpdate::default()),
+        Err(StoreError::NotFound(_))
+    ));
+    // Its alias is free for a new collection.
+    alias_collection(&store, "doomed");
+    // An envelope that was already on its way stores nothing there.
+    let late = other
+        .ingest(batch(doomed, vec![object(&id(999), Some(V1))]))
+        .unwrap();
+    assert!(late.details.successes.is_empty());
+    assert!(late.completed.is_some());
+    assert!(
+        late.details.failures[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("deleted")
+    );
+    assert_eq!(store.object_count(doomed).unwrap(), 50);
+
+    let report = store.purge_deleted_collections().unwrap();
+    assert_eq!(report.collections, 1);
+    assert_eq!(report.objects, 50);
+    // 7 rows at most per transaction: 8 transactions for 50 rows.
+    assert_eq!(report.transactions, 8);
+    assert_eq!(store.object_count(doomed).unwrap(), 0);
+    // The other collection is untouched, and nothing is left to do, on any
+    // store.
+    assert_eq!(store.object_count(keep).unwrap(), 3);
+    assert_eq!(
+        other.purge_deleted_collections().unwrap(),
+        PurgeReport::default()
+    );
+}
+
+fn two_stores_purging_at_once_remove_everything_once(f: &dyn Fixture) {
+    let (store, keep) = setup(f);
+    let doomed: Vec<CollectionId> = (0..3)
+        .map(|i| {
+            let c = alias_collection(&store, &format!("doomed-{i}"));
+            fill(&store, c, i * 100, 40);
+            store.delete_collection(c).unwrap();
+            c
+        })
+        .collect();
+    fill(&store, keep, 1000, 2);
+    let purgers: Vec<_> = (0..2)
+        .map(|_| {
+            let s = f.open_with_max_rows(5);
+            std::thread::spawn(move || s.purge_deleted_collections().unwrap())
+        })
+        .collect();
+    let reports: Vec<PurgeReport> = purgers.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(
+        reports.iter().map(|r| r.objects).sum::<u64>(),
+        120,
+        "every object removed once: {reports:?}"
+    );
+    for c in doomed {
+        assert_eq!(store.object_count(c).unwrap(), 0);
+    }
+    assert_eq!(store.object_count(keep).unwrap(), 2);
+    assert_eq!(
+        store.purge_deleted_collections().unwrap(),
+        PurgeReport::default()
+    );
+}
+
+fn expired_statuses_are_purged_in_bounded_transactions(f: &dyn Fixture) {
+    let (_, c) = setup(f);
+    let store = f.open_with_max_rows(3);
+    let ids: Vec<String> = (0..10)
+        .map(|i| {
+            store
+                .ingest(batch(c, vec![object(&id(i), Some(V1))]))
+                .unwrap()
+                .id
+        })
+        .collect();
+    let pending = batch(c, vec![object(&id(50), Some(V1))]);
+    store.begin_pending(&pending).unwrap();
+    let cutoff = Timestamp::now().plus_micros(1);
+    std::thread::sleep(Duration::from_millis(2));
+    let kept = store.ingest(batch(c, vec![])).unwrap().id;
+    assert_eq!(store.purge_statuses(cutoff).unwrap(), 10);
+    for id in &ids {
+        assert!(store.status(id).unwrap().is_none());
+    }
+    assert!(store.status(&kept).unwrap().is_some());
+    // A pending envelope is never purged: it has not completed.
+    assert!(store.status(&pending.status_id).unwrap().is_some());
+    assert_eq!(store.write_health(), WriteHealth::Ok);
 }
 
 macro_rules! behaviours {
@@ -765,4 +947,7 @@ behaviours!(
     queued_audit_events_reach_the_log_and_it_reads_in_time_order,
     every_change_to_who_may_do_what_moves_the_auth_revision,
     members_grants_and_collections_keep_their_rules,
+    a_deleted_collection_vanishes_at_once_and_is_emptied_in_bounded_transactions,
+    two_stores_purging_at_once_remove_everything_once,
+    expired_statuses_are_purged_in_bounded_transactions,
 );

@@ -6,6 +6,7 @@
 
 #[cfg(test)]
 mod behaviour;
+pub(crate) mod chunker;
 pub mod copy;
 mod error;
 pub(crate) mod payload;
@@ -314,6 +315,33 @@ impl AuditEvent {
     }
 }
 
+/// What a purge of deleted collections did: how much it removed and in how
+/// many transactions, and the longest of them (the longest any other writer
+/// could have waited for it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    pub collections: usize,
+    pub objects: u64,
+    pub transactions: usize,
+    pub longest_transaction: std::time::Duration,
+}
+
+impl PurgeReport {
+    pub fn record(&mut self, took: std::time::Duration) {
+        self.transactions += 1;
+        self.longest_transaction = self.longest_transaction.max(took);
+    }
+}
+
+/// Whether writes currently succeed, as far as the store can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteHealth {
+    Ok,
+    /// The last write failed for lack of space (a full disk, or the
+    /// configured size limit), and none has succeeded since.
+    Full,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub member: Option<String>,
@@ -365,7 +393,16 @@ pub trait Store: Send + Sync + 'static {
         id: CollectionId,
         update: CollectionUpdate,
     ) -> StoreResult<Collection>;
+    /// Deletes a collection for every reader and writer at once, in one
+    /// short transaction: it leaves every listing with its grants, its alias
+    /// is free again, and nothing more can be stored into it. Its objects
+    /// stay on disk until `purge_deleted_collections` removes them.
     fn delete_collection(&self, id: CollectionId) -> StoreResult<()>;
+    /// Removes the objects of every deleted collection, then the collection
+    /// itself, in transactions short enough not to hold up other writers.
+    /// Safe to run from several processes at once, and after a crash: it
+    /// goes on where the interrupted run stopped.
+    fn purge_deleted_collections(&self) -> StoreResult<PurgeReport>;
 
     // Members, certificates, grants, tokens
     fn members(&self) -> StoreResult<Vec<Member>>;
@@ -398,7 +435,7 @@ pub trait Store: Send + Sync + 'static {
     /// Ingests every batch still pending (at start-up, or right after `begin_pending`).
     fn pending_batches(&self) -> StoreResult<Vec<IngestBatch>>;
     fn status(&self, id: &str) -> StoreResult<Option<StatusRecord>>;
-    /// Removes statuses completed before `before`.
+    /// Removes statuses completed before `before`, in short transactions.
     fn purge_statuses(&self, before: Timestamp) -> StoreResult<usize>;
     fn list_objects(
         &self,
@@ -428,6 +465,9 @@ pub trait Store: Send + Sync + 'static {
     fn object_count(&self, collection: CollectionId) -> StoreResult<u64>;
     /// Bytes used on disk (for metrics).
     fn size_bytes(&self) -> StoreResult<u64>;
+    /// Whether writes fail for lack of space; back to `Ok` as soon as
+    /// objects are stored again.
+    fn write_health(&self) -> WriteHealth;
 
     // Audit
     /// Appends an event durably before returning.

@@ -187,4 +187,130 @@ mod tests {
             Cursor(7)
         );
     }
+
+    /// Property tests (seeds and replaying as in `exchange::envelope`:
+    /// failures are saved under `proptest-regressions/`;
+    /// `PROPTEST_RNG_SEED=<u64> cargo test --lib taxii::cursor_token` draws a fixed set).
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        struct Bound {
+            endpoint: &'static str,
+            collection: String,
+            object_id: Option<String>,
+            member: String,
+            filter: ObjectFilter,
+        }
+
+        impl Bound {
+            /// What the binding means: lists are sets, order is not meaning.
+            fn meaning(&self) -> impl PartialEq + std::fmt::Debug {
+                let sorted = |v: &[String]| {
+                    let mut v = v.to_vec();
+                    v.sort();
+                    v
+                };
+                (
+                    self.endpoint,
+                    self.collection.clone(),
+                    self.object_id.clone(),
+                    self.member.clone(),
+                    sorted(&self.filter.ids),
+                    sorted(&self.filter.types),
+                    self.filter.versions == VersionFilter::All,
+                )
+            }
+
+            fn binding(&self) -> Binding<'_> {
+                Binding {
+                    endpoint: self.endpoint,
+                    collection: &self.collection,
+                    object_id: self.object_id.as_deref(),
+                    member: &self.member,
+                    filter: &self.filter,
+                }
+            }
+        }
+
+        /// Small alphabets, so that equal and nearly equal bindings meet.
+        fn bound() -> impl Strategy<Value = Bound> {
+            (
+                prop_oneof![Just("objects"), Just("manifest"), Just("object")],
+                "[ab]{1,2}",
+                prop::option::of("[ab]{1,2}"),
+                "[ab]{1,2}",
+                prop::collection::vec("[ab]{1,2}", 0..2),
+                prop::collection::vec("[ab]{1,2}", 0..2),
+                any::<bool>(),
+            )
+                .prop_map(
+                    |(endpoint, collection, object_id, member, ids, types, all)| Bound {
+                        endpoint,
+                        collection,
+                        object_id,
+                        member,
+                        filter: ObjectFilter {
+                            ids,
+                            types,
+                            versions: if all {
+                                VersionFilter::All
+                            } else {
+                                VersionFilter::default()
+                            },
+                            ..Default::default()
+                        },
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn arbitrary_strings_never_decode(token in "\\PC{0,80}", b in bound()) {
+                let key = CursorKey::new(b"secret");
+                let err = decode(&key, &token, &b.binding()).unwrap_err();
+                prop_assert_eq!(err.code, Code::BadCursor);
+            }
+
+            #[test]
+            fn a_token_decodes_only_under_its_own_binding(
+                position in any::<i64>(),
+                issued in bound(),
+                presented in bound(),
+            ) {
+                let key = CursorKey::new(b"secret");
+                let token = encode(&key, Cursor(position), &issued.binding());
+                let same = issued.meaning() == presented.meaning();
+                match decode(&key, &token, &presented.binding()) {
+                    Ok(cursor) => {
+                        prop_assert!(same, "{:?} accepted for {:?}", issued, presented);
+                        prop_assert_eq!(cursor, Cursor(position));
+                    }
+                    Err(e) => {
+                        prop_assert!(!same);
+                        prop_assert_eq!(e.code, Code::BadCursor);
+                    }
+                }
+            }
+
+            #[test]
+            fn an_altered_token_never_decodes(
+                position in any::<i64>(),
+                b in bound(),
+                at in any::<prop::sample::Index>(),
+                replacement in "[A-Za-z0-9_-]",
+            ) {
+                let key = CursorKey::new(b"secret");
+                let token = encode(&key, Cursor(position), &b.binding());
+                let i = at.index(token.len());
+                let mut altered = token.clone();
+                altered.replace_range(i..=i, &replacement);
+                prop_assume!(altered != token);
+                prop_assert!(decode(&key, &altered, &b.binding()).is_err());
+            }
+        }
+    }
 }

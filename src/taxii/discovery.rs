@@ -4,7 +4,9 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{State, TaxiiError, api_root as find_root, media, taxii_response, to_json};
+use super::{
+    DiscoveryInfo, State, TaxiiError, api_root as find_root, media, taxii_response, to_json,
+};
 use crate::auth::Caller;
 
 #[derive(Serialize)]
@@ -34,7 +36,7 @@ pub async fn discovery(
     let store = state.exchange.store().clone();
     let roots =
         super::blocking(move || store.api_roots().map_err(|e| TaxiiError::store(&e))).await?;
-    let base = base_url(&req, state.discovery.public_url.as_deref());
+    let base = base_url(&req, &state.discovery);
     let url = |name: &str| format!("{base}/{name}/");
     let body = Discovery {
         title: &state.discovery.title,
@@ -47,8 +49,8 @@ pub async fn discovery(
 }
 
 /// `scheme://authority` without a trailing slash.
-fn base_url(req: &HttpRequest, public_url: Option<&str>) -> String {
-    if let Some(public) = public_url {
+fn base_url(req: &HttpRequest, discovery: &DiscoveryInfo) -> String {
+    if let Some(public) = &discovery.public_url {
         return public.trim_end_matches('/').to_owned();
     }
     let requested = req
@@ -58,7 +60,7 @@ fn base_url(req: &HttpRequest, public_url: Option<&str>) -> String {
         .or_else(|| req.uri().authority().map(|a| a.as_str()));
     match requested {
         Some(authority) if is_host_and_port(authority) => format!("https://{authority}"),
-        _ => match req.app_config().local_addr() {
+        _ => match discovery.listen {
             SocketAddr::V4(a) => format!("https://{}:{}", a.ip(), a.port()),
             SocketAddr::V6(a) => format!("https://[{}]:{}", a.ip(), a.port()),
         },

@@ -9,9 +9,10 @@ use serde::Serialize;
 use super::media::TAXII_MEDIA_TYPE;
 use crate::auth::AuthError;
 use crate::exchange::ExchangeError;
+use crate::store::StoreError;
 
 macro_rules! error_codes {
-    ($($variant:ident => ($status:expr, $title:expr)),* $(,)?) => {
+    ($($variant:ident => ($status:expr, $title:expr $(, retry after $retry:expr)?)),* $(,)?) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum Code { $($variant),* }
 
@@ -19,8 +20,15 @@ macro_rules! error_codes {
             pub const ALL: &'static [Code] = &[$(Code::$variant),*];
             pub fn status(self) -> u16 { match self { $(Code::$variant => $status),* } }
             pub fn title(self) -> &'static str { match self { $(Code::$variant => $title),* } }
+            /// Seconds a client should wait before repeating the request
+            /// (the `Retry-After` header), for conditions that pass.
+            pub fn retry_after(self) -> Option<u32> {
+                match self { $(Code::$variant => error_codes!(@retry $($retry)?)),* }
+            }
         }
     };
+    (@retry $retry:expr) => { Some($retry) };
+    (@retry) => { None };
 }
 
 error_codes! {
@@ -33,11 +41,21 @@ error_codes! {
     NotFound => (404, "Not found"),
     MethodNotAllowed => (405, "Method not allowed"),
     NotAcceptable => (406, "Not acceptable"),
+    RequestTimeout => (408, "Request timeout"),
     PayloadTooLarge => (413, "Payload too large"),
     UnsupportedMediaType => (415, "Unsupported media type"),
     Unprocessable => (422, "Unprocessable content"),
+    // A member has `limits.max_requests_per_member` requests in progress;
+    // one of them finishes soon.
+    TooManyRequests => (429, "Too many requests", retry after 1),
     Internal => (500, "Internal server error"),
-    Unavailable => (503, "Service unavailable"),
+    // The database is held by another writer: nothing was changed, and the
+    // same request succeeds once it is free again.
+    Unavailable => (503, "Service unavailable", retry after 5),
+    // Out of disk space (or the configured database size limit): nothing was
+    // stored, reads still work. An operator has to free space, so clients
+    // are asked to wait longer than for a busy database.
+    InsufficientStorage => (507, "Insufficient storage", retry after 60),
 }
 
 impl Code {
@@ -55,9 +73,6 @@ impl Code {
     }
 }
 
-/// What a 503 asks the client to wait before retrying.
-pub const RETRY_AFTER_SECONDS: u32 = 2;
-
 #[derive(Debug)]
 pub struct TaxiiError {
     pub code: Code,
@@ -72,17 +87,38 @@ impl TaxiiError {
         }
     }
 
-    /// A storage failure: 503 with Retry-After when the database cannot be
-    /// reached right now (the member retries), otherwise internal.
-    pub fn store(error: &crate::store::StoreError) -> TaxiiError {
-        if let crate::store::StoreError::Unavailable(why) = error {
-            tracing::warn!(error = %why, "answered 503: the database cannot be reached");
-            return TaxiiError::new(
-                Code::Unavailable,
-                "the server cannot reach its database right now; retry shortly",
-            );
+    /// The database was busy for longer than the server waits (503).
+    pub fn busy() -> TaxiiError {
+        TaxiiError::new(
+            Code::Unavailable,
+            "the exchange's database is busy; nothing was stored or changed, repeat the request after the Retry-After delay",
+        )
+    }
+
+    /// No room to store anything more (507). Said once in the log, where
+    /// the store found it, not once per request.
+    pub fn storage_full() -> TaxiiError {
+        TaxiiError::new(
+            Code::InsufficientStorage,
+            "the exchange is out of storage space; nothing of this request was stored (objects acknowledged earlier are safe and can be read), repeat it later",
+        )
+    }
+
+    /// A store failure: busy, full and unreachable are answered as such
+    /// (503, 507, 503: the member retries), anything else is internal.
+    pub fn store(e: &StoreError) -> TaxiiError {
+        match e {
+            StoreError::Busy => TaxiiError::busy(),
+            StoreError::Full(_) => TaxiiError::storage_full(),
+            StoreError::Unavailable(why) => {
+                tracing::warn!(error = %why, "answered 503: the database cannot be reached");
+                TaxiiError::new(
+                    Code::Unavailable,
+                    "the server cannot reach its database right now; nothing was stored or changed, repeat the request after the Retry-After delay",
+                )
+            }
+            other => TaxiiError::internal(other),
         }
-        TaxiiError::internal(error)
     }
 
     /// An internal failure: logged in full with an id, answered generically.
@@ -126,8 +162,8 @@ impl ResponseError for TaxiiError {
         };
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, TAXII_MEDIA_TYPE));
-        if self.code == Code::Unavailable {
-            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+        if let Some(seconds) = self.code.retry_after() {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         if self.code == Code::Unauthenticated {
             // RFC 7235 / TAXII §1.6.9: a 401 carries the challenges we accept.
@@ -142,9 +178,18 @@ impl ResponseError for TaxiiError {
 
 impl From<AuthError> for TaxiiError {
     fn from(e: AuthError) -> Self {
+        TaxiiError::from(&e)
+    }
+}
+
+impl From<&AuthError> for TaxiiError {
+    fn from(e: &AuthError) -> Self {
         match e {
-            AuthError::Store(inner) => TaxiiError::store(&inner),
+            AuthError::Store(inner) => TaxiiError::store(inner),
             AuthError::Suspended(_) => TaxiiError::new(Code::Forbidden, e.to_string()),
+            AuthError::TooManyRequests { .. } => {
+                TaxiiError::new(Code::TooManyRequests, e.to_string())
+            }
             AuthError::NoCredentials => TaxiiError::new(
                 Code::Unauthenticated,
                 "present a client certificate issued by the community CA (or an API token where enabled)",
@@ -156,28 +201,21 @@ impl From<AuthError> for TaxiiError {
 
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
+        // Not through `From`: that logs internal errors, and this is only a query.
         match self {
-            AuthError::Store(crate::store::StoreError::Unavailable(_)) => {
+            AuthError::Store(StoreError::Busy | StoreError::Unavailable(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            AuthError::Store(StoreError::Full(_)) => StatusCode::INSUFFICIENT_STORAGE,
             AuthError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AuthError::Suspended(_) => StatusCode::FORBIDDEN,
+            AuthError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
+
     fn error_response(&self) -> HttpResponse {
-        let e: TaxiiError = match self {
-            AuthError::Store(inner) => TaxiiError::store(inner),
-            AuthError::Suspended(name) => {
-                TaxiiError::new(Code::Forbidden, format!("member '{name}' is suspended"))
-            }
-            AuthError::NoCredentials => TaxiiError::new(
-                Code::Unauthenticated,
-                "present a client certificate issued by the community CA (or an API token where enabled)",
-            ),
-            other => TaxiiError::new(Code::Unauthenticated, other.to_string()),
-        };
-        e.error_response()
+        TaxiiError::from(self).error_response()
     }
 }
 
@@ -190,6 +228,8 @@ impl From<ExchangeError> for TaxiiError {
             ExchangeError::MalformedEnvelope(why) => TaxiiError::new(Code::MalformedEnvelope, why),
             ExchangeError::Invalid(why) => TaxiiError::new(Code::Unprocessable, why),
             ExchangeError::Conflict(why) => TaxiiError::new(Code::Unprocessable, why),
+            ExchangeError::Busy => TaxiiError::busy(),
+            ExchangeError::StorageFull(_) => TaxiiError::storage_full(),
             ExchangeError::Store(inner) => TaxiiError::store(&inner),
         }
     }
@@ -224,12 +264,74 @@ mod tests {
                 "404 not-found Not found",
                 "405 method-not-allowed Method not allowed",
                 "406 not-acceptable Not acceptable",
+                "408 request-timeout Request timeout",
                 "413 payload-too-large Payload too large",
                 "415 unsupported-media-type Unsupported media type",
                 "422 unprocessable Unprocessable content",
+                "429 too-many-requests Too many requests",
                 "500 internal Internal server error",
                 "503 unavailable Service unavailable",
+                "507 insufficient-storage Insufficient storage",
             ]
+        );
+        let retrying: Vec<(String, u32)> = Code::ALL
+            .iter()
+            .filter_map(|c| Some((c.name(), c.retry_after()?)))
+            .collect();
+        assert_eq!(
+            retrying,
+            [
+                ("too-many-requests".to_string(), 1),
+                ("unavailable".to_string(), 5),
+                ("insufficient-storage".to_string(), 60)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_busy_or_full_store_is_answered_as_such_with_retry_after() {
+        use actix_web::body::MessageBody;
+        let cases = [
+            (ExchangeError::from(StoreError::Busy), 503, "5"),
+            (
+                ExchangeError::from(StoreError::Full("database or disk is full".into())),
+                507,
+                "60",
+            ),
+            (
+                ExchangeError::Store(StoreError::Full("from a nested call".into())),
+                507,
+                "60",
+            ),
+            (ExchangeError::Store(StoreError::Busy), 503, "5"),
+        ];
+        for (error, status, retry) in cases {
+            let response = TaxiiError::from(error).error_response();
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), retry);
+            let body = response.into_body().try_into_bytes().unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["http_status"], status.to_string());
+            assert!(
+                !body["description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("disk is full"),
+                "the cause stays in the log: {body}"
+            );
+        }
+        let auth = AuthError::Store(StoreError::Busy);
+        assert_eq!(auth.status_code().as_u16(), 503);
+        assert_eq!(auth.error_response().status().as_u16(), 503);
+        // Anything else is still internal, and says nothing of its cause.
+        let other = TaxiiError::from(ExchangeError::Store(StoreError::Corrupt("x".into())));
+        assert_eq!(other.code, Code::Internal);
+        assert!(
+            TaxiiError::from(ExchangeError::Store(StoreError::Corrupt("x".into())))
+                .error_response()
+                .headers()
+                .get(header::RETRY_AFTER)
+                .is_none()
         );
     }
 

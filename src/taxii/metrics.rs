@@ -1,16 +1,18 @@
 //! Prometheus metrics: requests by route and status, latency histograms,
-//! objects ingested and refused, database size, and the seconds until each
-//! certificate (server, community CA, members) expires. `/metrics` is for the
+//! objects ingested and refused, database size, live push streams, and the
+//! seconds until each certificate (server, community CA, members) expires.
+//! `/metrics` is for the
 //! operator's certificate only.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
+use super::limits::ResponseBudget;
 use super::{Code, State, TaxiiError};
 use crate::auth::Caller;
 use crate::auth::tls::ServerTls;
@@ -32,6 +34,21 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     pub objects_ingested: AtomicU64,
     pub objects_refused: AtomicU64,
+    /// Pages refused because the response budget was spent (503).
+    pub responses_refused: AtomicU64,
+    /// Connections closed because their client stopped reading.
+    pub stalled_connections_closed: Arc<AtomicU64>,
+    /// Panics caught in handlers or connections (each answered or closed,
+    /// and logged as one line).
+    pub panics_caught: Arc<AtomicU64>,
+    /// Live push streams open now.
+    pub streams_open: AtomicI64,
+    /// Push events (envelopes of objects) handed to subscribers' connections.
+    pub stream_events: AtomicU64,
+    /// Push streams cut because their reader did not keep up.
+    pub streams_slow: AtomicU64,
+    /// From a commit being noticed to its objects' event being written.
+    delivery: Mutex<Histogram>,
 }
 
 impl Metrics {
@@ -55,7 +72,18 @@ impl Metrics {
         h.count += 1;
     }
 
-    pub fn render(&self, database_bytes: u64) -> String {
+    pub fn observe_delivery(&self, seconds: f64) {
+        let mut h = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                h.counts[i] += 1;
+            }
+        }
+        h.sum += seconds;
+        h.count += 1;
+    }
+
+    pub fn render(&self, database_bytes: u64, responses: &ResponseBudget) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -117,17 +145,89 @@ impl Metrics {
                 "STIX objects refused (validation, markings, provenance).",
                 self.objects_refused.load(Ordering::Relaxed),
             ),
+            (
+                "breakwater_responses_refused_total",
+                "Pages refused with 503 because the response budget was spent.",
+                self.responses_refused.load(Ordering::Relaxed),
+            ),
+            (
+                "breakwater_panics_caught_total",
+                "Panics caught in request handlers or connections.",
+                self.panics_caught.load(Ordering::Relaxed),
+            ),
+            (
+                "breakwater_stalled_connections_closed_total",
+                "Connections closed because their client stopped reading a response.",
+                self.stalled_connections_closed.load(Ordering::Relaxed),
+            ),
         ] {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
             );
         }
+        self.render_push(&mut out);
+        for (name, help, value) in [
+            (
+                "breakwater_database_bytes",
+                "Size of the database and its WAL.",
+                database_bytes,
+            ),
+            (
+                "breakwater_response_bytes_in_flight",
+                "Bytes of response bodies held in memory (pages and statuses not yet sent).",
+                responses.in_flight(),
+            ),
+            (
+                "breakwater_response_bytes_limit",
+                "The budget for response bytes in flight (limits.response_bytes_in_flight).",
+                responses.limit(),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        out
+    }
+}
+
+impl Metrics {
+    fn render_push(&self, out: &mut String) {
         let _ = writeln!(
             out,
-            "# HELP breakwater_database_bytes Size of the database and its WAL.\n# TYPE breakwater_database_bytes gauge\nbreakwater_database_bytes {database_bytes}"
+            "# HELP breakwater_push_streams_open Live push streams open now.\n# TYPE breakwater_push_streams_open gauge\nbreakwater_push_streams_open {}",
+            self.streams_open.load(Ordering::Relaxed)
         );
-        out
+        for (name, help, value) in [
+            (
+                "breakwater_push_events_total",
+                "Push events written to subscribers.",
+                self.stream_events.load(Ordering::Relaxed),
+            ),
+            (
+                "breakwater_push_slow_disconnects_total",
+                "Push subscribers disconnected for not keeping up.",
+                self.streams_slow.load(Ordering::Relaxed),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        let name = "breakwater_push_delivery_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} From a write's commit to its push event being written.\n# TYPE {name} histogram"
+        );
+        let h = self.delivery.lock().unwrap_or_else(|p| p.into_inner());
+        for (bound, n) in BUCKETS.iter().zip(h.counts) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
+        let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", h.sum, h.count);
     }
 }
 
@@ -180,7 +280,7 @@ pub async fn metrics(
         Ok((store.size_bytes().unwrap_or(0), expiries))
     })
     .await?;
-    let mut body = state.metrics.render(bytes);
+    let mut body = state.metrics.render(bytes, &state.responses);
     body.push_str(&render_expiries(&expiries, chrono::Utc::now()));
     Ok(HttpResponse::build(StatusCode::OK)
         .content_type("text/plain; version=0.0.4")

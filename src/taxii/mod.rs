@@ -1,17 +1,20 @@
 //! HTTP only: routes, media types, filters, `next` tokens and TAXII error and
 //! status resources. Calls `exchange`; never touches SQL.
 
-mod body;
+pub mod body;
 mod collections;
 pub mod cursor_token;
 mod discovery;
 pub mod error;
 mod health;
+pub mod limits;
 pub mod media;
 pub mod metrics;
 mod objects;
 pub mod query;
 mod status;
+pub mod stream;
+pub mod transport;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -35,6 +38,15 @@ pub struct State {
     /// Let members publish objects whose `created_by_ref` is another member's identity.
     pub allow_foreign_identities: bool,
     pub metrics: metrics::Metrics,
+    /// Response bytes held at once, across all connections.
+    pub responses: limits::ResponseBudget,
+    /// Pages being read and rendered at once (each may be as large as a
+    /// page can be, twice: rows and text); more wait their turn.
+    pub page_reads: std::sync::Arc<tokio::sync::Semaphore>,
+    /// How fast a request body must arrive.
+    pub upload_rate: body::UploadRate,
+    /// Open live push streams and their limits.
+    pub streams: stream::Streams,
 }
 
 #[derive(Debug, Clone)]
@@ -45,11 +57,31 @@ pub struct DiscoveryInfo {
     /// `scheme://host[:port]` clients reach the server at, when that is not what
     /// they send as `Host` (TCP load balancer, NAT); discovery's URLs start with it.
     pub public_url: Option<String>,
+    /// The address the server listens on, for discovery's URLs when the
+    /// request's `Host` will not do.
+    pub listen: std::net::SocketAddr,
 }
 
 /// The whole route table. Every endpoint also answers without its trailing
 /// slash, so `/taxii2` and `/taxii2/` are the same endpoint. A known
 /// endpoint asked with a method it does not support answers 405, never 404.
+///
+/// Every request that reaches this table, however odd (an unknown method,
+/// broken percent-encoding, a header value that is not text, a malformed
+/// chunked body), is answered with a TAXII error. Some malformed HTTP never
+/// gets here: actix-http's HTTP/1 dispatcher answers it itself, before any
+/// service of ours is called, and closes the connection. A request line or
+/// header it cannot parse (a header line without a colon, more than 96
+/// headers, an unparsable URI) gets `400` with an empty body, a request head
+/// over 128 KiB gets `431`, and a head that does not arrive within
+/// `client_request_timeout` gets `408`. Those responses are built inside the
+/// dispatcher (`h1::dispatcher::poll_request` and `poll_head_timer`, as
+/// `Response::with_body(status, ())`) and written straight to the codec;
+/// actix-http 3 offers no hook to replace them, so they cannot carry a TAXII
+/// body. A header *name* over 65,535 bytes is worse: actix-http's decoder
+/// unwraps `HeaderName::from_bytes`, which refuses names that long after
+/// httparse accepted them, and panics; `app.rs` catches that panic on its
+/// connection (one log line, the connection closed, no answer possible).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     fn endpoint(path: &str) -> actix_web::Resource {
         // Each endpoint answers with and without its trailing slash: two
@@ -74,6 +106,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             endpoint("/{root}/collections/{collection}/objects/")
                 .route(web::get().to(objects::list))
                 .route(web::post().to(objects::add)),
+        )
+        .service(
+            endpoint("/{root}/collections/{collection}/stream/")
+                .route(web::get().to(stream::stream)),
         )
         .service(
             endpoint("/{root}/collections/{collection}/objects/{object}/")
@@ -103,6 +139,77 @@ pub(crate) fn taxii_response(status: actix_web::http::StatusCode, body: String) 
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, media::TAXII_MEDIA_TYPE))
         .body(body)
+}
+
+/// A TAXII resource whose size the request decides (pages, statuses): held
+/// under the server's response budget and handed out in chunks. 503 with
+/// Retry-After when the budget is spent.
+pub(crate) fn budgeted_response(
+    state: &State,
+    status: actix_web::http::StatusCode,
+    body: String,
+) -> Result<HttpResponse, TaxiiError> {
+    let Some(reservation) = state.responses.reserve(body.len() as u64) else {
+        if body.len() as u64 >= limits::TRIM_ABOVE {
+            drop(body);
+            limits::return_freed_memory_soon();
+        }
+        return Err(budget_spent(state));
+    };
+    Ok(chunked_response(status, body, reservation))
+}
+
+fn budget_spent(state: &State) -> TaxiiError {
+    state
+        .metrics
+        .responses_refused
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    TaxiiError::new(
+        Code::Unavailable,
+        format!(
+            "the server holds its limit of {} bytes of responses for other clients; retry shortly or ask for a smaller page (`limit`)",
+            state.responses.limit()
+        ),
+    )
+}
+
+/// A turn to read and render one page.
+pub(crate) type PageSlot = tokio::sync::OwnedSemaphorePermit;
+
+/// Waits for a turn to read a page, so that the pages being built at once
+/// (not yet under the response budget) stay few; when the budget is
+/// already spent, answers 503 at once instead of building a page to refuse.
+pub(crate) async fn page_slot(state: &State) -> Result<PageSlot, TaxiiError> {
+    if state.responses.in_flight() >= state.responses.limit() {
+        return Err(budget_spent(state));
+    }
+    state
+        .page_reads
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| TaxiiError::internal(&e))
+}
+
+fn chunked_response(
+    status: actix_web::http::StatusCode,
+    body: String,
+    reservation: limits::Reservation,
+) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, media::TAXII_MEDIA_TYPE))
+        .body(limits::ChunkedBody::new(body.into(), reservation))
+}
+
+/// Like `budgeted_response`, for an answer that must go out whatever the
+/// budget (the status of objects already stored): counted, never refused.
+pub(crate) fn committed_response(
+    state: &State,
+    status: actix_web::http::StatusCode,
+    body: String,
+) -> HttpResponse {
+    let reservation = state.responses.reserve_always(body.len() as u64);
+    chunked_response(status, body, reservation)
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, TaxiiError> {

@@ -6,9 +6,7 @@ use serde::Serialize;
 
 use super::cursor_token::{self, Binding};
 use super::query::{self, Query};
-use super::{
-    State, TaxiiError, api_root, body, denied, media, now, taxii_response, visible_collection,
-};
+use super::{PageSlot, State, TaxiiError, api_root, body, denied, media, now, visible_collection};
 use crate::auth::Caller;
 use crate::auth::extract::LoggedObjects;
 use crate::auth::policy;
@@ -117,8 +115,12 @@ fn audit_read(
 }
 
 /// 200 with the page's `X-TAXII-Date-Added-First/-Last` (TAXII 2.1 §3.2).
-fn page_response(items: &[StoredObject], body: String) -> HttpResponse {
-    let mut response = taxii_response(StatusCode::OK, body);
+fn page_response(
+    state: &State,
+    items: &[StoredObject],
+    body: String,
+) -> Result<HttpResponse, TaxiiError> {
+    let mut response = super::budgeted_response(state, StatusCode::OK, body)?;
     if let (Some(first), Some(last)) = (items.first(), items.last()) {
         let headers = response.headers_mut();
         for (name, ts) in [
@@ -133,7 +135,7 @@ fn page_response(items: &[StoredObject], body: String) -> HttpResponse {
             }
         }
     }
-    response
+    Ok(response)
 }
 
 /// An envelope (§3.7) spliced from the stored JSON text, never re-serialised.
@@ -172,7 +174,7 @@ async fn collection_page(
     (root, collection): (String, String),
     name: &'static str,
     with_bodies: bool,
-) -> Result<(Page<StoredObject>, Option<String>), TaxiiError> {
+) -> Result<(Page<StoredObject>, Option<String>, PageSlot), TaxiiError> {
     let r = read_request(
         caller,
         req,
@@ -184,6 +186,7 @@ async fn collection_page(
             fields: query::OBJECTS_FIELDS,
         },
     )?;
+    let slot = super::page_slot(state).await?;
     let exchange = state.exchange.clone();
     let (r, page) = super::blocking(move || {
         let page = if with_bodies {
@@ -196,7 +199,7 @@ async fn collection_page(
     .await?;
     let next = next_token(state, &r, name, None, &page);
     audit_read(state, caller, req, &r, name, page.items.len());
-    Ok((page, next))
+    Ok((page, next, slot))
 }
 
 pub async fn list(
@@ -205,9 +208,9 @@ pub async fn list(
     path: web::Path<(String, String)>,
     state: web::Data<State>,
 ) -> Result<HttpResponse, TaxiiError> {
-    let (page, next) =
+    let (page, next, _slot) =
         collection_page(&caller, &req, &state, path.into_inner(), "objects", true).await?;
-    Ok(page_response(&page.items, envelope(&page, next.as_deref())))
+    page_response(&state, &page.items, envelope(&page, next.as_deref()))
 }
 
 pub async fn get(
@@ -236,7 +239,7 @@ pub async fn get(
             .get_object(&r.access, &object_id, &r.query.filter, r.after, r.limit)?;
     let next = next_token(&state, &r, "object", Some(&object_id), &page);
     audit_read(&state, &caller, &req, &r, "object", page.items.len());
-    Ok(page_response(&page.items, envelope(&page, next.as_deref())))
+    page_response(&state, &page.items, envelope(&page, next.as_deref()))
 }
 
 #[derive(Serialize)]
@@ -263,7 +266,7 @@ pub async fn manifest(
     path: web::Path<(String, String)>,
     state: web::Data<State>,
 ) -> Result<HttpResponse, TaxiiError> {
-    let (page, next) =
+    let (page, next, _slot) =
         collection_page(&caller, &req, &state, path.into_inner(), "manifest", false).await?;
     let body = Manifest {
         more: page.more,
@@ -279,7 +282,7 @@ pub async fn manifest(
             })
             .collect(),
     };
-    Ok(page_response(&page.items, super::to_json(&body)?))
+    page_response(&state, &page.items, super::to_json(&body)?)
 }
 
 #[derive(Serialize)]
@@ -310,6 +313,7 @@ pub async fn versions(
             fields: query::VERSIONS_FIELDS,
         },
     )?;
+    let _slot = super::page_slot(&state).await?;
     let exchange = state.exchange.clone();
     let id = object_id.clone();
     let (r, page) = super::blocking(move || {
@@ -324,7 +328,7 @@ pub async fn versions(
         next,
         versions: page.items.iter().map(|o| o.version.as_str()).collect(),
     };
-    Ok(page_response(&page.items, super::to_json(&body)?))
+    page_response(&state, &page.items, super::to_json(&body)?)
 }
 
 /// TAXII 2.1 §5.7: 404 / 403 / 200 by the read/write matrix.
@@ -373,7 +377,13 @@ pub async fn add(
     let access = policy::write_access(&caller.member, &collection, rights)
         .map_err(|d| denied(&state, &caller, &collection, d, "write to"))?;
     media::require_taxii_content_type(&req)?;
-    let bytes = body::read_limited(&req, payload, api_root.max_content_length).await?;
+    let bytes = body::read_limited(
+        &req,
+        payload,
+        api_root.max_content_length,
+        state.upload_rate,
+    )
+    .await?;
     let admission = Admission {
         foreign_identities: if caller.member.is_operator || state.allow_foreign_identities {
             Default::default()
@@ -404,7 +414,9 @@ pub async fn add(
         status.details.failures.len() as u64,
         std::sync::atomic::Ordering::Relaxed,
     );
-    Ok(taxii_response(
+    // Stored already: the status goes out whatever the response budget says.
+    Ok(super::committed_response(
+        &state,
         StatusCode::ACCEPTED,
         super::status::render(&status)?,
     ))

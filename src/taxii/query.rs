@@ -208,4 +208,78 @@ mod tests {
     fn an_empty_next_is_no_next() {
         assert_eq!(parse("next=", OBJECTS_FIELDS).unwrap().next, None);
     }
+
+    /// Property tests (seeds and replaying as in `exchange::envelope`:
+    /// failures are saved under `proptest-regressions/`;
+    /// `PROPTEST_RNG_SEED=<u64> cargo test --lib taxii::query` draws a fixed set).
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn field_set() -> impl Strategy<Value = &'static [&'static str]> {
+            prop_oneof![
+                Just(OBJECTS_FIELDS),
+                Just(OBJECT_FIELDS),
+                Just(VERSIONS_FIELDS)
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn any_query_string_is_parsed_or_refused_as_a_bad_query(
+                query in "\\PC{0,80}",
+                fields in field_set(),
+            ) {
+                if let Err(e) = parse(&query, fields) {
+                    prop_assert_eq!(e.code, Code::BadQuery);
+                }
+            }
+
+            #[test]
+            fn any_parameter_values_are_parsed_or_refused(
+                pairs in prop::collection::vec(
+                    (
+                        prop_oneof![
+                            Just("added_after"), Just("limit"), Just("next"),
+                            Just("match[id]"), Just("match[type]"),
+                            Just("match[version]"), Just("match[spec_version]"),
+                            Just("match[other]"),
+                        ],
+                        "\\PC{0,40}",
+                    ),
+                    0..6,
+                ),
+            ) {
+                let query = serde_urlencoded::to_string(&pairs).unwrap();
+                if let Err(e) = parse(&query, OBJECTS_FIELDS) {
+                    prop_assert_eq!(e.code, Code::BadQuery);
+                }
+            }
+
+            #[test]
+            fn well_formed_filters_are_read_back(
+                types in prop::collection::vec("[a-z][a-z0-9-]{0,30}", 1..5),
+                limit in 1usize..1_000_000_000,
+                micros in 0i64..4_102_444_800_000_000,
+                spec in prop::collection::vec((1u8..10, 0u8..10), 1..3),
+            ) {
+                let added_after = crate::model::Timestamp::from_micros(micros);
+                let spec: Vec<String> = spec.iter().map(|(a, b)| format!("{a}.{b}")).collect();
+                let query = serde_urlencoded::to_string([
+                    ("match[type]", types.join(",")),
+                    ("limit", limit.to_string()),
+                    ("added_after", added_after.to_string()),
+                    ("match[spec_version]", spec.join(",")),
+                ])
+                .unwrap();
+                let q = parse(&query, OBJECTS_FIELDS).unwrap();
+                prop_assert_eq!(q.filter.types, types);
+                prop_assert_eq!(q.limit, Some(limit));
+                prop_assert_eq!(q.filter.added_after, Some(added_after));
+                prop_assert_eq!(q.filter.spec_versions, spec);
+            }
+        }
+    }
 }

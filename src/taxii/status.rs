@@ -2,7 +2,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{State, TaxiiError, api_root, media, now, taxii_response, to_json};
+use super::{State, TaxiiError, api_root, media, now, to_json};
 use crate::auth::Caller;
 use crate::model::Timestamp;
 use crate::store::{StatusDetail, StatusRecord};
@@ -64,5 +64,5 @@ pub async fn status(
     let exchange = state.exchange.clone();
     let member = caller.member.clone();
     let record = super::blocking(move || Ok(exchange.status(&member, &root, &id, now())?)).await?;
-    Ok(taxii_response(StatusCode::OK, render(&record)?))
+    super::budgeted_response(&state, StatusCode::OK, render(&record)?)
 }

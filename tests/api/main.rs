@@ -3,6 +3,7 @@
 
 mod access;
 mod binary;
+mod certificates;
 mod clients;
 mod community;
 mod concurrency;
@@ -10,6 +11,7 @@ mod conformance;
 mod errors;
 mod filters;
 mod helpers;
+mod hostile;
 mod multinode;
 mod objects;
 mod operations;
@@ -18,6 +20,8 @@ mod pagination;
 mod smoke;
 mod status;
 mod stix_fixtures;
+mod storage;
+mod stream;
 #[path = "../support/postgres.rs"]
 mod test_postgres;
 mod versions;

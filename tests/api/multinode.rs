@@ -440,7 +440,7 @@ async fn a_database_outage_is_503_with_retry_after_and_the_node_recovers() {
         },
     )
     .await;
-    assert_eq!(down.header("retry-after"), Some("2"));
+    assert_eq!(down.header("retry-after"), Some("5"));
     assert_eq!(down.header("content-type"), Some(TAXII));
     assert_eq!(down.body["http_status"], "503", "{}", down.text);
     let post = operator

@@ -759,17 +759,22 @@ async fn a_stix_bundle_is_accepted_as_a_post_body() {
 }
 
 #[tokio::test]
-async fn an_envelope_without_objects_is_an_empty_complete_status() {
+async fn an_empty_objects_list_is_an_empty_complete_status() {
     let app = spawn_app();
     let url = app.objects_url(Tier::Green);
-    let r = app.operator.post(&url, &json!({})).await;
+    let r = app.operator.post(&url, &json!({ "objects": [] })).await;
     assert_eq!(r.status, 202, "{}", r.text);
     assert_eq!(r.body["total_count"], 0, "{}", r.text);
     assert_eq!(r.body["success_count"], 0, "{}", r.text);
     assert_eq!(r.body["failure_count"], 0, "{}", r.text);
     assert_eq!(r.body["pending_count"], 0, "{}", r.text);
-    // Not an envelope at all: a 400 error resource, not a 500.
-    for body in [json!([]), json!({"objects": 5}), json!("objects")] {
+    // Not an envelope at all (no `objects` list): a 400 error resource.
+    for body in [
+        json!({}),
+        json!([]),
+        json!({"objects": 5}),
+        json!("objects"),
+    ] {
         let r = app.operator.post(&url, &body).await;
         assert_error(&r, 400);
     }

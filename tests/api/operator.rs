@@ -1817,6 +1817,17 @@ async fn every_sh_block_of_the_readme_runs_as_written_after_the_quick_start() {
                 continue;
             }
             let line = command.replace(":8443/", &format!(":{port}/"));
+            // A live-push command runs until stopped: it passes when it is
+            // still running, unharmed, after a few seconds (a wait on a process
+            // that must not end: there is no condition to poll for).
+            let streaming = line.starts_with("curl -N ") || line.starts_with("breakwater follow ");
+            let line = if streaming {
+                format!(
+                    "{line} > stream.out &\npid=$!\nsleep 3\nkill -0 $pid || wait $pid\n# curl runs under the shell function: stop it too.\npkill -P $pid || true\nkill $pid\ncat stream.out"
+                )
+            } else {
+                line
+            };
             let script = format!(
                 "set -euo pipefail\ncurl() {{ command curl --fail-with-body -sS --resolve exchange.port.example:{port}:127.0.0.1 \"$@\"; }}\n{prelude}{line}\n"
             );
@@ -1880,6 +1891,8 @@ async fn every_sh_block_of_the_readme_runs_as_written_after_the_quick_start() {
     };
     let pushed: Value = serde_json::from_str(output_of("curl --cacert $D/ca/ca.pem --cert $D/members/operator.pem --key $D/members/operator-key.pem -H 'Accept: application/taxii+json;version=2.1' -H 'Content-Type")).unwrap();
     assert_eq!(pushed["success_count"], 3, "{pushed}");
+    let stream = output_of("curl -N ");
+    assert!(stream.starts_with("retry: "), "{stream}");
     let polled: Value = serde_json::from_str(output_of("curl --cacert ca.pem")).unwrap();
     let titles: Vec<&str> = polled["collections"]
         .as_array()

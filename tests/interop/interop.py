@@ -145,6 +145,7 @@ def main():
         misp_pull(rail, other, tiers, token)
         cyware_client(rail, other, tiers, token)
         readme_curl(data, base, curl_line, tiers)
+        live_push(operator, base, tiers)
     finally:
         for process in servers:
             process.kill()
@@ -424,6 +425,92 @@ def readme_curl(data, base, curl_line, tiers):
         assert json.loads(out.stdout)["status"] == "complete"
 
     push()
+
+
+class EventStream:
+    """A live push stream read with plain requests (stream=True), as a
+    member's script would: events parsed from the text/event-stream lines."""
+
+    def __init__(self, member, url, last_event_id=None):
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        self.response = member.session.get(url, headers=headers, stream=True, timeout=60)
+        assert self.response.status_code == 200, self.response.text
+        assert self.response.headers["Content-Type"] == "text/event-stream"
+        self.lines = self.response.iter_lines(chunk_size=None, decode_unicode=True)
+
+    def events(self):
+        event = {}
+        for line in self.lines:
+            if line == "":
+                if "data" in event:
+                    yield event
+                event = {}
+            elif not line.startswith(":"):
+                field, _, value = line.partition(":")
+                event[field] = value[1:] if value.startswith(" ") else value
+
+    def objects(self, n):
+        """The next n objects and the id of the event that completed them."""
+        got, last = [], None
+        for event in self.events():
+            assert event["event"] == "objects", event
+            got.extend(json.loads(event["data"]).get("objects", []))
+            last = event["id"]
+            if len(got) >= n:
+                break
+        assert len(got) == n, (len(got), n)
+        return got, last
+
+    def close(self):
+        self.response.close()
+
+
+def live_push(operator, base, tiers):
+    red = tiers["red"]
+    url = f"{base}/crc/collections/{red}/stream/"
+    position = {}
+
+    @check("live push: requests streams the objects taxii2-client polls, in the same order")
+    def same_objects():
+        stream = EventStream(operator, url)
+        result = {}
+
+        def read():
+            try:
+                result["objects"], result["last"] = stream.objects(60)
+            except Exception as e:  # surfaced by the assertion below
+                result["error"] = e
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        for _ in range(3):
+            operator.post(red, [indicator("GPS spoofing near the outer anchorage") for _ in range(20)])
+        reader.join(timeout=120)
+        stream.close()
+        assert "error" not in result, result.get("error")
+        assert "objects" in result, "the stream delivered nothing"
+        polled = []
+        collection = Collection(f"{base}/crc/collections/{red}/", conn=operator.conn())
+        for envelope in as_pages(collection.get_objects, per_request=25):
+            polled.extend(envelope.get("objects", []))
+        assert [o["id"] for o in result["objects"]] == [o["id"] for o in polled]
+        assert result["objects"] == polled
+        position["last"] = result["last"]
+
+    same_objects()
+
+    @check("live push: reconnecting with Last-Event-ID gets exactly what was added meanwhile")
+    def resume():
+        missed = [indicator("added while disconnected") for _ in range(7)]
+        operator.post(red, missed)
+        stream = EventStream(operator, url, last_event_id=position["last"])
+        got, _ = stream.objects(7)
+        stream.close()
+        assert [o["id"] for o in got] == [o["id"] for o in missed]
+
+    resume()
 
 
 if __name__ == "__main__":

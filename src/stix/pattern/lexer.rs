@@ -1,8 +1,12 @@
-//! Tokens of the STIX patterning language, each with its 1-based column.
+//! Tokens of the STIX patterning language, read one at a time on demand (the
+//! parser never holds more than the current token), each with its 1-based
+//! column in characters. Iterative: nothing here recurses.
+
+use std::borrow::Cow;
 
 use base64::Engine;
 
-use super::PatternError;
+use super::{PatternError, excerpt};
 use crate::stix::types::parse_timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +40,7 @@ pub enum Kw {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Tok {
+pub enum Tok<'a> {
     LBrack,
     RBrack,
     LParen,
@@ -47,8 +51,9 @@ pub enum Tok {
     Star,
     Op(Op),
     Kw(Kw),
-    Ident(String),
-    Str(String),
+    Ident(&'a str),
+    /// A quoted string, unescaped.
+    Str(Cow<'a, str>),
     /// Integer; `signed` when written with a leading `+` or `-`.
     Int {
         value: i128,
@@ -56,19 +61,24 @@ pub enum Tok {
     },
     Float(f64),
     Bool(bool),
-    Timestamp(String),
+    /// A `t'...'` constant that parsed as a STIX timestamp.
+    Timestamp(Cow<'a, str>),
     Hex,
     Binary,
     Eof,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Token {
-    pub tok: Tok,
+pub struct Token<'a> {
+    pub tok: Tok<'a>,
+    /// 1-based column of the token's first character.
     pub column: usize,
+    /// Byte offsets of the token in the pattern.
+    pub start: usize,
+    pub end: usize,
 }
 
-impl Token {
+impl Token<'_> {
     /// How the token reads in an error message.
     pub fn describe(&self) -> String {
         match &self.tok {
@@ -92,12 +102,12 @@ impl Token {
                 }
             ),
             Tok::Kw(k) => format!("'{}'", keyword_text(*k)),
-            Tok::Ident(s) => format!("identifier '{s}'"),
-            Tok::Str(s) => format!("string '{s}'"),
+            Tok::Ident(s) => format!("identifier '{}'", excerpt(s)),
+            Tok::Str(s) => format!("string '{}'", excerpt(s)),
             Tok::Int { value, .. } => format!("number {value}"),
             Tok::Float(f) => format!("number {f}"),
             Tok::Bool(b) => format!("'{b}'"),
-            Tok::Timestamp(s) => format!("timestamp t'{s}'"),
+            Tok::Timestamp(s) => format!("timestamp t'{}'", excerpt(s)),
             Tok::Hex => "hex constant".into(),
             Tok::Binary => "binary constant".into(),
             Tok::Eof => "end of pattern".into(),
@@ -126,7 +136,7 @@ pub fn keyword_text(k: Kw) -> &'static str {
     }
 }
 
-fn keyword(s: &str) -> Option<Tok> {
+fn keyword(s: &str) -> Option<Tok<'static>> {
     Some(match s {
         "AND" => Tok::Kw(Kw::And),
         "OR" => Tok::Kw(Kw::Or),
@@ -157,205 +167,238 @@ fn error(column: usize, message: impl Into<String>) -> PatternError {
     }
 }
 
-struct Lexer {
-    chars: Vec<char>,
+/// A cursor over the pattern text: a byte offset and the 1-based column (in
+/// characters) it corresponds to.
+pub struct Lexer<'a> {
+    src: &'a str,
     pos: usize,
+    column: usize,
 }
 
-impl Lexer {
-    fn peek(&self, ahead: usize) -> Option<char> {
-        self.chars.get(self.pos + ahead).copied()
+impl<'a> Lexer<'a> {
+    pub fn new(src: &'a str) -> Self {
+        Lexer {
+            src,
+            pos: 0,
+            column: 1,
+        }
     }
 
-    /// Reads a quoted body starting at the opening quote; returns the unescaped text.
-    fn quoted(&mut self, start_column: usize) -> Result<String, PatternError> {
-        self.pos += 1; // opening quote
-        let mut out = String::new();
+    fn byte(&self, ahead: usize) -> Option<u8> {
+        self.src.as_bytes().get(self.pos + ahead).copied()
+    }
+
+    fn char(&self) -> Option<char> {
+        self.src[self.pos..].chars().next()
+    }
+
+    /// Moves past `n` bytes of ASCII.
+    fn skip_ascii(&mut self, n: usize) {
+        self.pos += n;
+        self.column += n;
+    }
+
+    fn skip_char(&mut self, c: char) {
+        self.pos += c.len_utf8();
+        self.column += 1;
+    }
+
+    /// Reads a quoted body starting at the opening quote; returns the unescaped
+    /// text, borrowed when it has no escapes.
+    fn quoted(&mut self, start_column: usize) -> Result<Cow<'a, str>, PatternError> {
+        self.skip_ascii(1); // opening quote
+        let body_start = self.pos;
+        let mut owned: Option<String> = None;
         loop {
-            match self.peek(0) {
+            match self.char() {
                 None => return Err(error(start_column, "unterminated string literal")),
                 Some('\'') => {
-                    self.pos += 1;
-                    return Ok(out);
+                    let text = match owned {
+                        Some(s) => Cow::Owned(s),
+                        None => Cow::Borrowed(&self.src[body_start..self.pos]),
+                    };
+                    self.skip_ascii(1);
+                    return Ok(text);
                 }
-                Some('\\') => match self.peek(1) {
-                    Some(c @ ('\'' | '\\')) => {
-                        out.push(c);
-                        self.pos += 2;
-                    }
-                    Some(c) => {
-                        return Err(error(
-                            self.pos + 1,
-                            format!(
-                                "invalid escape '\\{c}' in string (only \\' and \\\\ are allowed)"
-                            ),
-                        ));
-                    }
-                    None => return Err(error(start_column, "unterminated string literal")),
-                },
+                Some('\\') => {
+                    let escaped = match self.byte(1) {
+                        Some(c @ (b'\'' | b'\\')) => c as char,
+                        Some(_) => {
+                            let c = self.src[self.pos + 1..].chars().next().unwrap_or('\\');
+                            return Err(error(
+                                self.column,
+                                format!(
+                                    "invalid escape '\\{c}' in string (only \\' and \\\\ are allowed)"
+                                ),
+                            ));
+                        }
+                        None => return Err(error(start_column, "unterminated string literal")),
+                    };
+                    owned
+                        .get_or_insert_with(|| self.src[body_start..self.pos].to_owned())
+                        .push(escaped);
+                    self.skip_ascii(2);
+                }
                 Some(c) => {
-                    out.push(c);
-                    self.pos += 1;
+                    if let Some(s) = owned.as_mut() {
+                        s.push(c);
+                    }
+                    self.skip_char(c);
                 }
             }
         }
     }
 
-    fn number(&mut self, column: usize) -> Result<Tok, PatternError> {
+    fn number(&mut self, column: usize) -> Result<Tok<'a>, PatternError> {
         let start = self.pos;
-        let signed = matches!(self.peek(0), Some('+' | '-'));
+        let signed = matches!(self.byte(0), Some(b'+' | b'-'));
         if signed {
-            self.pos += 1;
+            self.skip_ascii(1);
         }
         let digits_start = self.pos;
-        while self.peek(0).is_some_and(|c| c.is_ascii_digit()) {
-            self.pos += 1;
+        while self.byte(0).is_some_and(|c| c.is_ascii_digit()) {
+            self.skip_ascii(1);
         }
         let int_digits = self.pos - digits_start;
         let mut is_float = false;
-        if self.peek(0) == Some('.') && self.peek(1).is_some_and(|c| c.is_ascii_digit()) {
+        if self.byte(0) == Some(b'.') && self.byte(1).is_some_and(|c| c.is_ascii_digit()) {
             is_float = true;
-            self.pos += 1;
-            while self.peek(0).is_some_and(|c| c.is_ascii_digit()) {
-                self.pos += 1;
+            self.skip_ascii(1);
+            while self.byte(0).is_some_and(|c| c.is_ascii_digit()) {
+                self.skip_ascii(1);
             }
         }
-        let text: String = self.chars[start..self.pos].iter().collect();
+        let text = &self.src[start..self.pos];
         if int_digits == 0 && !is_float {
-            return Err(error(column, format!("invalid number '{text}'")));
+            return Err(error(column, format!("invalid number '{}'", excerpt(text))));
         }
         if is_float {
             text.parse::<f64>()
                 .map(Tok::Float)
-                .map_err(|_| error(column, format!("invalid number '{text}'")))
+                .map_err(|_| error(column, format!("invalid number '{}'", excerpt(text))))
         } else {
             text.parse::<i128>()
                 .map(|value| Tok::Int { value, signed })
-                .map_err(|_| error(column, format!("integer '{text}' is out of range")))
+                .map_err(|_| {
+                    error(
+                        column,
+                        format!("integer '{}' is out of range", excerpt(text)),
+                    )
+                })
         }
     }
-}
 
-/// Splits a pattern into tokens, ending with [`Tok::Eof`].
-pub fn lex(pattern: &str) -> Result<Vec<Token>, PatternError> {
-    let mut lx = Lexer {
-        chars: pattern.chars().collect(),
-        pos: 0,
-    };
-    let mut tokens = Vec::new();
-    while let Some(c) = lx.peek(0) {
-        let column = lx.pos + 1;
+    /// A `t'...'`, `h'...'` or `b'...'` constant; `self.pos` is at the prefix letter.
+    fn typed_constant(&mut self, prefix: u8, column: usize) -> Result<Tok<'a>, PatternError> {
+        self.skip_ascii(1);
+        let body = self.quoted(column)?;
+        Ok(match prefix {
+            b't' => match parse_timestamp(&body) {
+                Ok(_) => Tok::Timestamp(body),
+                Err(why) => {
+                    return Err(error(column, format!("invalid timestamp constant ({why})")));
+                }
+            },
+            b'h' => {
+                if body.len() % 2 != 0 || !body.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(error(
+                        column,
+                        "invalid hex constant (an even number of hexadecimal digits is required)",
+                    ));
+                }
+                Tok::Hex
+            }
+            _ => {
+                if base64::engine::general_purpose::STANDARD
+                    .decode(body.as_bytes())
+                    .is_err()
+                {
+                    return Err(error(column, "invalid base64 constant"));
+                }
+                Tok::Binary
+            }
+        })
+    }
+
+    /// The next token; [`Tok::Eof`] at the end, and again on every later call.
+    pub fn next_token(&mut self) -> Result<Token<'a>, PatternError> {
+        while let Some(c) = self.char().filter(|c| c.is_whitespace()) {
+            self.skip_char(c);
+        }
+        let column = self.column;
+        let start = self.pos;
+        let tok = self.scan(column)?;
+        Ok(Token {
+            tok,
+            column,
+            start,
+            end: self.pos,
+        })
+    }
+
+    /// Reads the token that starts at the current position (not whitespace).
+    fn scan(&mut self, column: usize) -> Result<Tok<'a>, PatternError> {
+        let Some(c) = self.char() else {
+            return Ok(Tok::Eof);
+        };
+        let next = self.byte(1);
         let simple = match c {
             '[' => Some(Tok::LBrack),
             ']' => Some(Tok::RBrack),
             '(' => Some(Tok::LParen),
             ')' => Some(Tok::RParen),
             ':' => Some(Tok::Colon),
-            '.' if !lx.peek(1).is_some_and(|c| c.is_ascii_digit()) => Some(Tok::Dot),
+            '.' if !next.is_some_and(|c| c.is_ascii_digit()) => Some(Tok::Dot),
             ',' => Some(Tok::Comma),
             '*' => Some(Tok::Star),
             _ => None,
         };
         if let Some(tok) = simple {
-            lx.pos += 1;
-            tokens.push(Token { tok, column });
-            continue;
+            self.skip_ascii(1);
+            return Ok(tok);
         }
-        if c.is_whitespace() {
-            lx.pos += 1;
-            continue;
-        }
-        let two: String = [c, lx.peek(1).unwrap_or(' ')].iter().collect();
-        let op = match two.as_str() {
-            "==" => Some((Op::Eq, 2)),
-            "!=" | "<>" => Some((Op::Neq, 2)),
-            "<=" => Some((Op::Le, 2)),
-            ">=" => Some((Op::Ge, 2)),
-            _ => match c {
-                '=' => Some((Op::Eq, 1)),
-                '<' => Some((Op::Lt, 1)),
-                '>' => Some((Op::Gt, 1)),
-                _ => None,
-            },
+        let op = match (c, next) {
+            ('=', Some(b'=')) => Some((Op::Eq, 2)),
+            ('!', Some(b'=')) | ('<', Some(b'>')) => Some((Op::Neq, 2)),
+            ('<', Some(b'=')) => Some((Op::Le, 2)),
+            ('>', Some(b'=')) => Some((Op::Ge, 2)),
+            ('=', _) => Some((Op::Eq, 1)),
+            ('<', _) => Some((Op::Lt, 1)),
+            ('>', _) => Some((Op::Gt, 1)),
+            _ => None,
         };
         if let Some((op, len)) = op {
-            lx.pos += len;
-            tokens.push(Token {
-                tok: Tok::Op(op),
-                column,
-            });
-            continue;
+            self.skip_ascii(len);
+            return Ok(Tok::Op(op));
         }
         if c == '\'' {
-            let s = lx.quoted(column)?;
-            tokens.push(Token {
-                tok: Tok::Str(s),
-                column,
-            });
-            continue;
+            return Ok(Tok::Str(self.quoted(column)?));
         }
         if c.is_ascii_digit()
             || c == '.'
-            || ((c == '+' || c == '-')
-                && lx.peek(1).is_some_and(|d| d.is_ascii_digit() || d == '.'))
+            || ((c == '+' || c == '-') && next.is_some_and(|d| d.is_ascii_digit() || d == b'.'))
         {
-            let tok = lx.number(column)?;
-            tokens.push(Token { tok, column });
-            continue;
+            return self.number(column);
         }
         if c.is_ascii_alphabetic() || c == '_' {
-            if matches!(c, 't' | 'h' | 'b') && lx.peek(1) == Some('\'') {
-                lx.pos += 1;
-                let body = lx.quoted(column)?;
-                let tok = match c {
-                    't' => match parse_timestamp(&body) {
-                        Ok(_) => Tok::Timestamp(body),
-                        Err(why) => {
-                            return Err(error(
-                                column,
-                                format!("invalid timestamp constant ({why})"),
-                            ));
-                        }
-                    },
-                    'h' => {
-                        if body.len() % 2 != 0 || !body.bytes().all(|b| b.is_ascii_hexdigit()) {
-                            return Err(error(
-                                column,
-                                "invalid hex constant (an even number of hexadecimal digits is required)",
-                            ));
-                        }
-                        Tok::Hex
-                    }
-                    _ => {
-                        if base64::engine::general_purpose::STANDARD
-                            .decode(body.as_bytes())
-                            .is_err()
-                        {
-                            return Err(error(column, "invalid base64 constant"));
-                        }
-                        Tok::Binary
-                    }
-                };
-                tokens.push(Token { tok, column });
-                continue;
+            if matches!(c, 't' | 'h' | 'b') && next == Some(b'\'') {
+                return self.typed_constant(c as u8, column);
             }
-            let start = lx.pos;
-            while lx
-                .peek(0)
-                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            let start = self.pos;
+            while self
+                .byte(0)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
             {
-                lx.pos += 1;
+                self.skip_ascii(1);
             }
-            let word: String = lx.chars[start..lx.pos].iter().collect();
-            let tok = keyword(&word).unwrap_or(Tok::Ident(word));
-            tokens.push(Token { tok, column });
-            continue;
+            let word = &self.src[start..self.pos];
+            return Ok(keyword(word).unwrap_or(Tok::Ident(word)));
         }
-        return Err(error(column, format!("unexpected character '{c}'")));
+        Err(error(column, format!("unexpected character '{c}'")))
     }
-    tokens.push(Token {
-        tok: Tok::Eof,
-        column: lx.chars.len() + 1,
-    });
-    Ok(tokens)
+
+    /// The pattern text between two byte offsets taken from tokens.
+    pub fn text(&self, start: usize, end: usize) -> &'a str {
+        &self.src[start..end]
+    }
 }

@@ -27,21 +27,7 @@ const RESERVED: &[&str] = &[
     "valid_until_precision",
 ];
 
-/// Property names: an ASCII letter a-z, then a-z, 0-9 and `_`, 3 to 250 characters
-/// in all (`id` is the one shorter predefined name).
-pub fn is_property_name(name: &str) -> bool {
-    name == "id" || is_long_property_name(name)
-}
-
-/// A property name of 3 to 250 characters: `[a-z][a-z0-9_]{2,249}`.
-pub fn is_long_property_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    (3..=250).contains(&b.len())
-        && b[0].is_ascii_lowercase()
-        && b[1..]
-            .iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
-}
+pub use crate::stix::types::{is_long_property_name, is_property_name};
 
 /// The message for a property name that breaks the naming rule.
 pub const PROPERTY_NAME_RULE: &str =

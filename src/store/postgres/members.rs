@@ -219,12 +219,21 @@ pub async fn delete_collection<C: GenericClient>(
     db: &Db<'_, C>,
     id: CollectionId,
 ) -> StoreResult<()> {
-    // Under the collection's lock: no ingest is halfway through it.
+    // Under the collection's lock: an ingest halfway through it commits
+    // first (its objects are purged with the others), every later one finds
+    // the collection gone. The objects go later, in short transactions
+    // (`purge_deleted_collections`).
     super::objects::lock_collection(db, id).await?;
-    db.execute(sql::COLLECTION_DELETE_OBJECTS, &[&id.0]).await?;
-    if db.execute(sql::COLLECTION_DELETE, &[&id.0]).await? == 0 {
+    let marked = db
+        .execute(
+            sql::COLLECTION_MARK_DELETED,
+            &[&id.0, &Timestamp::now().micros()],
+        )
+        .await?;
+    if marked == 0 {
         return Err(StoreError::NotFound(format!("collection {id}")));
     }
+    db.execute(sql::COLLECTION_GRANTS_DELETE, &[&id.0]).await?;
     Ok(())
 }
 
@@ -376,7 +385,7 @@ pub async fn revoke_certificate<C: GenericClient>(
 pub async fn set_grant<C: GenericClient>(db: &Db<'_, C>, grant: &Grant) -> StoreResult<()> {
     let collection = grant.collection;
     let missing = || format!("collection {collection} does not exist");
-    match &grant.grantee {
+    let changed = match &grant.grantee {
         Grantee::Member(name) => {
             let id = member_id(db, name).await?;
             db.execute(
@@ -394,6 +403,9 @@ pub async fn set_grant<C: GenericClient>(db: &Db<'_, C>, grant: &Grant) -> Store
         }
     }
     .map_err(|e| super::conflict(e, missing))?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("collection {collection}")));
+    }
     Ok(())
 }
 

@@ -6,7 +6,10 @@
 use crate::store::{StoreError, StoreResult};
 
 /// Each entry upgrades from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("schema/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema/0001_init.sql"),
+    include_str!("schema/0002_collection_deletion.sql"),
+];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 

@@ -133,6 +133,9 @@ struct Inner {
     audits: Mutex<Vec<AuditEvent>>,
     audits_waiting: Condvar,
     audit_thread: AtomicBool,
+    /// The last write failed for lack of space and none stored objects since.
+    full: AtomicBool,
+    max_rows: usize,
 }
 
 impl Drop for PgStore {
@@ -147,7 +150,26 @@ impl Drop for PgStore {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        if is_unavailable(&e) {
+        use tokio_postgres::error::SqlState;
+        let code = e.code();
+        if code.is_some_and(|c| {
+            // A lock held elsewhere longer than `lock_timeout`, or a
+            // transaction PostgreSQL chose to abort so another could go on:
+            // nothing was committed, the same write can be tried again.
+            [
+                SqlState::LOCK_NOT_AVAILABLE,
+                SqlState::T_R_SERIALIZATION_FAILURE,
+                SqlState::T_R_DEADLOCK_DETECTED,
+            ]
+            .contains(c)
+        }) {
+            StoreError::Busy
+        } else if code == Some(&SqlState::DISK_FULL) {
+            // What PostgreSQL says when it cannot extend a file or write WAL
+            // for lack of space (ENOSPC). A server that runs out of room for
+            // its WAL stops altogether, which shows as unavailable.
+            StoreError::Full(describe(&e))
+        } else if is_unavailable(&e) {
             StoreError::Unavailable(describe(&e))
         } else {
             StoreError::Postgres(e)
@@ -216,14 +238,59 @@ fn each(e: &StoreError) -> StoreError {
     match e {
         StoreError::NotFound(what) => StoreError::NotFound(what.clone()),
         StoreError::Unavailable(why) => StoreError::Unavailable(why.clone()),
+        StoreError::Busy => StoreError::Busy,
+        StoreError::Full(why) => StoreError::Full(why.clone()),
         other => StoreError::Write(other.to_string()),
     }
 }
+
+/// How a store is opened.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Most connections this store opens.
+    pub pool_size: u32,
+    /// How long a statement waits for a lock held by another transaction
+    /// (a collection's write lock, a status row) before the operation fails
+    /// with `StoreError::Busy` (PostgreSQL's `lock_timeout`).
+    pub busy_wait: Duration,
+    /// Most rows one maintenance transaction (purging a deleted collection
+    /// or expired statuses) removes; each also aims at about 0.1 s.
+    pub max_rows_per_transaction: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            pool_size: 16,
+            busy_wait: BUSY_WAIT,
+            max_rows_per_transaction: crate::store::chunker::DEFAULT_MAX_ROWS,
+        }
+    }
+}
+
+/// The default lock wait: the same as SQLite's. Every transaction a node
+/// runs is short (bulk work is chunked), so this is reached only when
+/// something else holds a lock (a long manual transaction, a stuck node).
+pub const BUSY_WAIT: Duration = Duration::from_secs(10);
+
+/// The gap left between two maintenance transactions, so writers waiting
+/// for the same collection's lock get it in between.
+const MAINTENANCE_PAUSE: Duration = Duration::from_millis(10);
 
 impl PgStore {
     /// Connects, migrates (once, whichever node gets there first) and
     /// returns the store; `pool_size` bounds its connections.
     pub fn open(url: &str, pool_size: u32) -> StoreResult<PgStore> {
+        Self::open_with(
+            url,
+            &Options {
+                pool_size,
+                ..Options::default()
+            },
+        )
+    }
+
+    pub fn open_with(url: &str, options: &Options) -> StoreResult<PgStore> {
         let connector = Connector::from_url(url)?;
         let io = Io::new()?;
         io.block_on(async {
@@ -234,7 +301,7 @@ impl PgStore {
             let _ = driver.await;
             result
         })?;
-        let pool = pool::build(&io, connector.clone(), pool_size)?;
+        let pool = pool::build(&io, connector.clone(), options.pool_size, options.busy_wait)?;
         Ok(PgStore {
             inner: Arc::new(Inner {
                 io,
@@ -245,6 +312,8 @@ impl PgStore {
                 audits: Mutex::default(),
                 audits_waiting: Condvar::new(),
                 audit_thread: AtomicBool::new(false),
+                full: AtomicBool::new(false),
+                max_rows: options.max_rows_per_transaction,
             }),
             local_writes_seen: AtomicU64::new(LOCAL_AUTH_WRITES.load(Ordering::Acquire)),
         })
@@ -335,23 +404,66 @@ impl Inner {
         &self,
         f: impl AsyncFn(&Db<'_, deadpool_postgres::Transaction<'_>>) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        self.io.block_on(async {
-            let mut retried = false;
-            loop {
-                let mut conn = self.pool.get().await.map_err(pool::checkout_error)?;
-                let tx = match conn.transaction().await {
-                    Ok(tx) => tx,
-                    Err(e) if !retried && e.is_closed() => {
-                        retried = true;
-                        continue;
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                let value = f(&Db { client: &tx }).await?;
-                tx.commit().await?;
-                return Ok(value);
+        self.io
+            .block_on(async {
+                let mut retried = false;
+                loop {
+                    let mut conn = self.pool.get().await.map_err(pool::checkout_error)?;
+                    let tx = match conn.transaction().await {
+                        Ok(tx) => tx,
+                        Err(e) if !retried && e.is_closed() => {
+                            retried = true;
+                            continue;
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    let value = f(&Db { client: &tx }).await?;
+                    tx.commit().await?;
+                    return Ok(value);
+                }
+            })
+            .inspect_err(|e| self.observe_failure(e))
+    }
+
+    /// The first write refused for lack of space is logged; later ones are
+    /// not, until a write stores objects again.
+    fn observe_failure(&self, e: &StoreError) {
+        if let StoreError::Full(cause) = e
+            && !self.full.swap(true, Ordering::Relaxed)
+        {
+            tracing::error!(
+                database = %self.connector.shown,
+                cause = %cause,
+                "the database is full: writes are refused until space is freed on the \
+                 PostgreSQL server; reads go on"
+            );
+        }
+    }
+
+    fn observe_stored(&self) {
+        if self.full.swap(false, Ordering::Relaxed) {
+            tracing::info!(database = %self.connector.shown, "the database accepts writes again");
+        }
+    }
+
+    /// Runs one maintenance transaction (timed from its start to the end of
+    /// its commit), retried a few times while a lock is busy.
+    fn maintenance_step<T>(
+        &self,
+        f: impl AsyncFn(&Db<'_, deadpool_postgres::Transaction<'_>>) -> StoreResult<T>,
+    ) -> StoreResult<(T, Duration)> {
+        let mut attempt = 0;
+        loop {
+            let started = std::time::Instant::now();
+            match self.write(&f) {
+                Ok(value) => return Ok((value, started.elapsed())),
+                Err(StoreError::Busy) if attempt < 5 => {
+                    attempt += 1;
+                    std::thread::sleep(MAINTENANCE_PAUSE * 10);
+                }
+                Err(e) => return Err(e),
             }
-        })
+        }
     }
 
     fn ingest(&self, batch: IngestBatch) -> StoreResult<StatusRecord> {
@@ -365,18 +477,19 @@ impl Inner {
         };
         let collection = first.collection;
         let result = self.write(async |db| {
-            if !objects::lock_collection(db, collection).await? {
-                return Err(objects::not_found(collection));
-            }
-            objects::apply_group(db, collection, batches, Timestamp::now()).await
+            let live = objects::lock_collection(db, collection).await?;
+            objects::apply_group(db, collection, live, batches, Timestamp::now()).await
         });
         match result {
-            Ok(outcomes) => outcomes
-                .into_iter()
-                .map(|o| match o {
-                    objects::Outcome::Done(r) | objects::Outcome::AlreadyDone(r) => Ok(r),
-                })
-                .collect(),
+            Ok(outcomes) => {
+                self.observe_stored();
+                outcomes
+                    .into_iter()
+                    .map(|o| match o {
+                        objects::Outcome::Done(r) | objects::Outcome::AlreadyDone(r) => Ok(r),
+                    })
+                    .collect()
+            }
             Err(e) => {
                 let mut errors: Vec<_> = batches.iter().skip(1).map(|_| Err(each(&e))).collect();
                 errors.insert(0, Err(e));
@@ -462,6 +575,53 @@ impl Store for PgStore {
 
     fn delete_collection(&self, id: CollectionId) -> StoreResult<()> {
         self.auth_write(async |db| members::delete_collection(db, id).await)
+    }
+
+    /// Each transaction holds the collection's lock (so two nodes purging
+    /// at once take turns, and the second sees what the first removed) and
+    /// removes the oldest objects; the row goes with the last of them.
+    fn purge_deleted_collections(&self) -> StoreResult<PurgeReport> {
+        let deleted: Vec<CollectionId> = self.inner.read(async |db| {
+            Ok(db
+                .query(sql::COLLECTIONS_DELETED, &[])
+                .await?
+                .iter()
+                .map(|r| CollectionId(r.get(0)))
+                .collect())
+        })?;
+        let mut report = PurgeReport::default();
+        let mut chunker = crate::store::chunker::Chunker::new(self.inner.max_rows);
+        for id in deleted {
+            loop {
+                let limit = chunker.rows();
+                let ((removed, finished), took) = self.inner.maintenance_step(async |db| {
+                    objects::lock_collection(db, id).await?;
+                    let removed = db
+                        .execute(
+                            sql::COLLECTION_OBJECTS_DELETE_SOME,
+                            &[&id.0, &(limit as i64)],
+                        )
+                        .await? as usize;
+                    let finished = removed < limit;
+                    if finished {
+                        db.execute(sql::COLLECTION_DELETE, &[&id.0]).await?;
+                    }
+                    Ok((removed, finished))
+                })?;
+                report.objects += removed as u64;
+                report.record(took);
+                chunker.observe(removed, took);
+                if finished {
+                    report.collections += 1;
+                    break;
+                }
+                std::thread::sleep(MAINTENANCE_PAUSE);
+            }
+        }
+        if report.collections > 0 {
+            LOCAL_AUTH_WRITES.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(report)
     }
 
     fn members(&self) -> StoreResult<Vec<Member>> {
@@ -594,9 +754,25 @@ impl Store for PgStore {
     }
 
     fn purge_statuses(&self, before: Timestamp) -> StoreResult<usize> {
-        self.inner.write(async |db| {
-            Ok(db.execute(sql::STATUSES_PURGE, &[&before.micros()]).await? as usize)
-        })
+        let mut chunker = crate::store::chunker::Chunker::new(self.inner.max_rows);
+        let mut total = 0;
+        loop {
+            let limit = chunker.rows();
+            let (removed, took) = self.inner.maintenance_step(async |db| {
+                Ok(db
+                    .execute(
+                        sql::STATUSES_PURGE_SOME,
+                        &[&before.micros(), &(limit as i64)],
+                    )
+                    .await? as usize)
+            })?;
+            total += removed;
+            chunker.observe(removed, took);
+            if removed < limit {
+                return Ok(total);
+            }
+            std::thread::sleep(MAINTENANCE_PAUSE);
+        }
     }
 
     fn list_objects(
@@ -659,6 +835,14 @@ impl Store for PgStore {
                 .await?
                 .get::<_, i64>(0) as u64)
         })
+    }
+
+    fn write_health(&self) -> WriteHealth {
+        if self.inner.full.load(Ordering::Relaxed) {
+            WriteHealth::Full
+        } else {
+            WriteHealth::Ok
+        }
     }
 
     fn append_audit(&self, event: AuditEvent) -> StoreResult<()> {

@@ -11,7 +11,7 @@ use super::sql;
 use crate::model::{CollectionId, Timestamp};
 use crate::store::{
     Cursor, IngestBatch, NewObject, ObjectFilter, Page, StatusDetail, StatusDetails, StatusRecord,
-    StoreError, StoreResult, StoredObject, VersionFilter, same_json,
+    StoreResult, StoredObject, VersionFilter, same_json,
 };
 
 /// Rows per statement when a transaction writes many: bounds each
@@ -28,7 +28,7 @@ pub fn lock_keys(collection: CollectionId) -> (i32, i32) {
 }
 
 /// Takes the collection's write lock for the rest of the transaction, then
-/// checks the collection still exists.
+/// checks the collection still exists and is not deleted.
 pub async fn lock_collection<C: GenericClient>(
     db: &Db<'_, C>,
     collection: CollectionId,
@@ -38,7 +38,7 @@ pub async fn lock_collection<C: GenericClient>(
     // A new statement, so a new snapshot: it sees every commit made before
     // the lock was granted.
     Ok(db
-        .query_one(sql::COLLECTION_EXISTS, &[&collection.0])
+        .query_one(sql::COLLECTION_LIVE, &[&collection.0])
         .await?
         .get(0))
 }
@@ -78,9 +78,12 @@ pub enum Outcome {
 /// transaction, which already holds the collection's lock: decides every
 /// object against what is stored, takes date_added values from the clock,
 /// inserts, and records each envelope's completed status and audit event.
+/// Into a collection that is not `live` (deleted while the envelopes were
+/// on their way) nothing is stored: every object is a failure saying so.
 pub async fn apply_group<C: GenericClient>(
     db: &Db<'_, C>,
     collection: CollectionId,
+    live: bool,
     batches: &[IngestBatch],
     now: Timestamp,
 ) -> StoreResult<Vec<Outcome>> {
@@ -99,6 +102,9 @@ pub async fn apply_group<C: GenericClient>(
         .iter()
         .filter(|b| !finished.contains_key(&b.status_id))
         .collect();
+    if !live {
+        return record_gone(db, collection, batches, &todo, &finished, now).await;
+    }
     let mut states: HashMap<&str, ObjectState> = HashMap::new();
     let incoming: Vec<&str> = {
         let mut seen = HashSet::new();
@@ -274,6 +280,58 @@ pub async fn apply_group<C: GenericClient>(
         db.query(sql::NOTIFY_OBJECTS, &[&collection.to_string()])
             .await?;
     }
+    Ok(outcomes)
+}
+
+/// Completes envelopes for a deleted collection: every object refused.
+async fn record_gone<C: GenericClient>(
+    db: &Db<'_, C>,
+    collection: CollectionId,
+    batches: &[IngestBatch],
+    todo: &[&IngestBatch],
+    finished: &HashMap<String, (Timestamp, String)>,
+    now: Timestamp,
+) -> StoreResult<Vec<Outcome>> {
+    let mut outcomes = Vec::with_capacity(batches.len());
+    let mut statuses = Vec::new();
+    for batch in batches {
+        if let Some((completed, details)) = finished.get(&batch.status_id) {
+            let details = super::status_details(details)?;
+            outcomes.push(Outcome::AlreadyDone(
+                batch.status(Some(*completed), details),
+            ));
+            continue;
+        }
+        let mut failures = batch.refused.clone();
+        failures.extend(batch.accepted.iter().map(|o| {
+            StatusDetail {
+                id: o.id.clone(),
+                version: o
+                    .version
+                    .as_ref()
+                    .map(|(_, text)| text.clone())
+                    .unwrap_or_default(),
+                message: Some(format!(
+                    "collection {collection} has been deleted; the object was not stored"
+                )),
+            }
+        }));
+        let details = StatusDetails {
+            successes: Vec::new(),
+            failures,
+            pendings: Vec::new(),
+        };
+        let record = batch.status(Some(now), details);
+        statuses.push(record.clone());
+        outcomes.push(Outcome::Done(record));
+    }
+    super::statuses::upsert(db, &statuses, None).await?;
+    let events: Vec<_> = statuses
+        .iter()
+        .zip(todo.iter())
+        .map(|(record, batch)| push_event(batch, record, now))
+        .collect();
+    super::audit::insert(db, &events).await?;
     Ok(outcomes)
 }
 
@@ -635,8 +693,4 @@ pub async fn delete<C: GenericClient>(
             .await?;
     }
     Ok(n as usize)
-}
-
-pub fn not_found(collection: CollectionId) -> StoreError {
-    StoreError::NotFound(format!("collection {collection}"))
 }

@@ -34,6 +34,10 @@ pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 /// its parameters, so it is planned once per connection: left to choose,
 /// PostgreSQL keeps re-planning some on every execution (the by-id page,
 /// whose generic plan it over-estimates), which cost more than running them.
+///
+/// A statement waiting for a lock longer than the store's `busy_wait` fails
+/// (`lock_timeout`), and the caller hears "busy": a request is answered 503
+/// rather than held for ever behind a stuck transaction.
 const SESSION_SETUP: &str = "SET idle_in_transaction_session_timeout = '60s';
      SET plan_cache_mode = force_generic_plan";
 
@@ -110,6 +114,7 @@ fn park_on<F: Future>(future: F) -> F::Output {
 struct Connect {
     connector: Connector,
     runtime: tokio::runtime::Handle,
+    busy_wait: Duration,
 }
 
 impl deadpool_postgres::Connect for Connect {
@@ -128,6 +133,11 @@ impl deadpool_postgres::Connect for Connect {
                 }
             });
             client.batch_execute(SESSION_SETUP).await?;
+            let lock_timeout = format!(
+                "SET lock_timeout = {}",
+                self.busy_wait.as_millis().clamp(1, i32::MAX as u128)
+            );
+            client.batch_execute(&lock_timeout).await?;
             // A 202 promises a durable write: never acknowledge from a
             // session whose commits do not wait for the disk.
             let sync = client.query_one("SHOW synchronous_commit", &[]).await?;
@@ -139,12 +149,13 @@ impl deadpool_postgres::Connect for Connect {
     }
 }
 
-pub fn build(io: &Io, connector: Connector, size: u32) -> StoreResult<Pool> {
+pub fn build(io: &Io, connector: Connector, size: u32, busy_wait: Duration) -> StoreResult<Pool> {
     let manager = Manager::from_connect(
         connector.config.clone(),
         Connect {
             connector,
             runtime: io.handle().clone(),
+            busy_wait,
         },
         ManagerConfig {
             // A dead pooled connection shows on its first statement, which

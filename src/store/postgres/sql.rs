@@ -17,18 +17,32 @@ pub const API_ROOT_CLEAR_DEFAULT: &str =
 pub const API_ROOT_DELETE: &str = "DELETE FROM api_roots WHERE name = $1
      AND NOT EXISTS (SELECT 1 FROM collections WHERE api_root = $1)";
 
+// A collection with `deleted_at` set is gone for every purpose but the
+// removal of its objects.
 pub const COLLECTIONS: &str = "SELECT id, api_root, alias, title, description, tier, created
-     FROM collections ORDER BY created, id";
+     FROM collections WHERE deleted_at IS NULL ORDER BY created, id";
 pub const COLLECTION: &str = "SELECT id, api_root, alias, title, description, tier, created
-     FROM collections WHERE id = $1";
-pub const COLLECTION_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM collections WHERE id = $1)";
+     FROM collections WHERE id = $1 AND deleted_at IS NULL";
+pub const COLLECTION_LIVE: &str =
+    "SELECT EXISTS (SELECT 1 FROM collections WHERE id = $1 AND deleted_at IS NULL)";
 pub const COLLECTION_INSERT: &str =
     "INSERT INTO collections (id, api_root, alias, title, description, tier, created)
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
 pub const COLLECTION_UPDATE: &str =
-    "UPDATE collections SET alias = $2, title = $3, description = $4, tier = $5 WHERE id = $1";
-pub const COLLECTION_DELETE: &str = "DELETE FROM collections WHERE id = $1";
-pub const COLLECTION_DELETE_OBJECTS: &str = "DELETE FROM objects WHERE collection_id = $1";
+    "UPDATE collections SET alias = $2, title = $3, description = $4, tier = $5
+     WHERE id = $1 AND deleted_at IS NULL";
+/// Hides the collection and frees its alias for a new one.
+pub const COLLECTION_MARK_DELETED: &str = "UPDATE collections SET deleted_at = $2, alias = NULL
+     WHERE id = $1 AND deleted_at IS NULL";
+pub const COLLECTION_GRANTS_DELETE: &str = "DELETE FROM grants WHERE collection_id = $1";
+pub const COLLECTIONS_DELETED: &str =
+    "SELECT id FROM collections WHERE deleted_at IS NOT NULL ORDER BY deleted_at, id";
+/// $1 collection, $2 most rows: the oldest objects of the collection.
+pub const COLLECTION_OBJECTS_DELETE_SOME: &str =
+    "DELETE FROM objects WHERE collection_id = $1 AND date_added IN (
+        SELECT date_added FROM objects WHERE collection_id = $1 ORDER BY date_added LIMIT $2)";
+pub const COLLECTION_DELETE: &str =
+    "DELETE FROM collections WHERE id = $1 AND deleted_at IS NOT NULL";
 /// Serialises every write to one collection's objects, on every node; held
 /// until the transaction ends (see the module comment of `mod.rs`). The two
 /// 32-bit keys are the first 8 bytes of the collection's UUID: a space of
@@ -61,9 +75,12 @@ pub const CERTIFICATE_REVOKE: &str =
 pub const GRANTS: &str = "SELECT g.collection_id, m.name, g.sector, g.can_read, g.can_write
      FROM grants g LEFT JOIN members m ON m.id = g.member_id
      ORDER BY g.collection_id, m.name COLLATE \"C\" NULLS FIRST, g.sector COLLATE \"C\" NULLS FIRST";
-pub const GRANT_UPSERT_MEMBER: &str = "INSERT INTO grants (collection_id, member_id, can_read, can_write) VALUES ($1, $2, $3, $4)
+// Grants go only to collections that exist and are not being deleted.
+pub const GRANT_UPSERT_MEMBER: &str = "INSERT INTO grants (collection_id, member_id, can_read, can_write)
+     SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM collections WHERE id = $1 AND deleted_at IS NULL)
      ON CONFLICT (collection_id, member_id) DO UPDATE SET can_read = excluded.can_read, can_write = excluded.can_write";
-pub const GRANT_UPSERT_SECTOR: &str = "INSERT INTO grants (collection_id, sector, can_read, can_write) VALUES ($1, $2, $3, $4)
+pub const GRANT_UPSERT_SECTOR: &str = "INSERT INTO grants (collection_id, sector, can_read, can_write)
+     SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM collections WHERE id = $1 AND deleted_at IS NULL)
      ON CONFLICT (collection_id, sector) DO UPDATE SET can_read = excluded.can_read, can_write = excluded.can_write";
 pub const GRANT_DELETE_MEMBER: &str =
     "DELETE FROM grants WHERE collection_id = $1 AND member_id = $2";
@@ -226,8 +243,9 @@ pub const STATUSES_PENDING: &str =
     "SELECT id, api_root, collection_id, member, request_timestamp, details, payload
      FROM statuses WHERE completed IS NULL AND payload IS NOT NULL AND request_timestamp < $1
      ORDER BY request_timestamp FOR UPDATE SKIP LOCKED";
-pub const STATUSES_PURGE: &str =
-    "DELETE FROM statuses WHERE completed IS NOT NULL AND completed < $1";
+/// $1 completed before, $2 most rows.
+pub const STATUSES_PURGE_SOME: &str = "DELETE FROM statuses WHERE id IN (
+        SELECT id FROM statuses WHERE completed < $1 ORDER BY completed LIMIT $2)";
 
 pub const AUDIT_INSERT_MANY: &str =
     "INSERT INTO audit (at, member, fingerprint, action, collection, objects, outcome, detail)

@@ -278,3 +278,143 @@ fn new_objects_on_one_node_wake_watchers_on_another() {
         }
     }
 }
+
+/// Runs `sql` in a transaction on a connection of its own and keeps that
+/// transaction open until the returned sender is dropped.
+fn hold_open(url: &str, sql: String) -> mpsc::Sender<()> {
+    let (release, released) = mpsc::channel::<()>();
+    let (ready_tx, ready) = mpsc::channel();
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            let driver = tokio::spawn(conn);
+            client
+                .batch_execute(&format!("BEGIN; {sql}"))
+                .await
+                .unwrap();
+            ready_tx.send(()).unwrap();
+            let _ = tokio::task::spawn_blocking(move || released.recv()).await;
+            let _ = client.batch_execute("ROLLBACK").await;
+            drop(client);
+            let _ = driver.await;
+        });
+    });
+    ready.recv().unwrap();
+    release
+}
+
+#[test]
+fn a_lock_held_elsewhere_fails_writes_as_busy_and_commits_nothing() {
+    let Some(db) = database() else { return };
+    let store = PgStore::open_with(
+        &db.url,
+        &super::Options {
+            pool_size: 4,
+            busy_wait: Duration::from_millis(50),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let c = collection(&store);
+    // Another session (a stuck node, an operator's open transaction) holds
+    // the collection's write lock.
+    let (a, b) = super::objects::lock_keys(c);
+    let holder = hold_open(&db.url, format!("SELECT pg_advisory_xact_lock({a}, {b})"));
+    let err = store.ingest(batch(c, 2)).unwrap_err();
+    assert!(matches!(err, StoreError::Busy), "{err}");
+    assert!(err.is_transient());
+    assert!(matches!(store.delete_collection(c), Err(StoreError::Busy)));
+    assert_eq!(store.object_count(c).unwrap(), 0);
+    assert!(store.collection(c).unwrap().is_some());
+    drop(holder);
+    // Once the lock is free, the same envelope goes through.
+    let b = batch(c, 2);
+    let status = store.ingest(b).unwrap();
+    assert_eq!(status.details.successes.len(), 2);
+}
+
+#[test]
+fn a_full_disk_refuses_writes_as_full_keeps_what_it_acknowledged_and_recovers() {
+    let Some(db) = database() else { return };
+    let store = open(&db);
+    let c = collection(&store);
+    store.ingest(batch(c, 3)).unwrap();
+    assert_eq!(store.write_health(), WriteHealth::Ok);
+    // PostgreSQL's own report of a file it cannot extend (SQLSTATE 53100),
+    // raised where a full disk would raise it: inserting objects.
+    db.server()
+        .admin_on(
+            Some(&db.name),
+            "CREATE FUNCTION no_space() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 RAISE EXCEPTION 'could not extend file: No space left on device'
+                     USING ERRCODE = 'disk_full';
+             END $$;
+             CREATE TRIGGER no_space BEFORE INSERT ON objects
+                 FOR EACH STATEMENT EXECUTE FUNCTION no_space();",
+        )
+        .unwrap();
+    let err = store.ingest(batch(c, 2)).unwrap_err();
+    assert!(matches!(err, StoreError::Full(_)), "{err}");
+    assert!(err.is_transient());
+    assert_eq!(store.write_health(), WriteHealth::Full);
+    assert_eq!(store.object_count(c).unwrap(), 3);
+    db.server()
+        .admin_on(Some(&db.name), "DROP TRIGGER no_space ON objects")
+        .unwrap();
+    assert_eq!(
+        store.write_health(),
+        WriteHealth::Full,
+        "until a write succeeds"
+    );
+    store.ingest(batch(c, 2)).unwrap();
+    assert_eq!(store.write_health(), WriteHealth::Ok);
+    assert_eq!(store.object_count(c).unwrap(), 5);
+}
+
+#[test]
+fn aborted_transactions_read_as_busy() {
+    let Some(db) = database() else { return };
+    let url = db.url.clone();
+    let errors = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            let driver = tokio::spawn(conn);
+            let mut errors = Vec::new();
+            for code in [
+                "serialization_failure",
+                "deadlock_detected",
+                "lock_not_available",
+            ] {
+                let e = client
+                    .batch_execute(&format!(
+                        "DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '{code}'; END $$"
+                    ))
+                    .await
+                    .unwrap_err();
+                errors.push(StoreError::from(e));
+            }
+            drop(client);
+            let _ = driver.await;
+            errors
+        })
+    })
+    .join()
+    .unwrap();
+    for e in errors {
+        assert!(matches!(e, StoreError::Busy), "{e}");
+    }
+}

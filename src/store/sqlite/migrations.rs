@@ -2,6 +2,9 @@
 //! the transaction, every upgrade inside one, and a file from a newer build
 //! refused untouched.
 
+use std::cell::Cell;
+use std::time::Duration;
+
 use rusqlite::Connection;
 
 use crate::store::{StoreError, StoreResult};
@@ -10,6 +13,7 @@ use crate::store::{StoreError, StoreResult};
 const MIGRATIONS: &[&str] = &[
     include_str!("schema/0001_init.sql"),
     include_str!("schema/0002_objects_rowid.sql"),
+    include_str!("schema/0003_collection_deletion.sql"),
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -28,8 +32,48 @@ pub fn setup_pragmas(conn: &Connection) -> StoreResult<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    wait_for_locks(conn)?;
     stable_plans(conn)?;
+    Ok(())
+}
+
+/// How long a connection waits for another connection's lock before the
+/// operation fails with `StoreError::Busy`. Every transaction Breakwater
+/// itself runs is kept well under a second (bulk work is chunked), so this
+/// is only reached when something else holds the file (a `sqlite3` shell in
+/// a transaction, a backup tool); waiting long lets the envelopes queued
+/// meanwhile commit instead of failing, and 10 s is still well below the
+/// timeouts of TAXII clients.
+pub const BUSY_WAIT: Duration = Duration::from_secs(10);
+
+/// How often a waiting connection retries the lock.
+const BUSY_POLL: Duration = Duration::from_millis(2);
+
+thread_local! {
+    /// The wait of connections used on this thread (the writer thread sets
+    /// its own from the store's options).
+    static WAIT: Cell<Duration> = const { Cell::new(BUSY_WAIT) };
+}
+
+/// Sets how long connections used on the calling thread wait for a lock.
+pub fn set_busy_wait_for_this_thread(wait: Duration) {
+    WAIT.with(|w| w.set(wait));
+}
+
+/// Replaces SQLite's own busy handler, which backs off to 100 ms sleeps: a
+/// writer sleeping that long misses the gap between another process's short
+/// transactions and can be starved by a stream of them. Retrying every 2 ms
+/// takes the lock in that gap.
+pub fn wait_for_locks(conn: &Connection) -> StoreResult<()> {
+    fn retry(attempts: i32) -> bool {
+        let waited = BUSY_POLL.saturating_mul(attempts.max(0) as u32);
+        if waited >= WAIT.with(Cell::get) {
+            return false;
+        }
+        std::thread::sleep(BUSY_POLL);
+        true
+    }
+    conn.busy_handler(Some(retry))?;
     Ok(())
 }
 

@@ -2,12 +2,14 @@
 
 pub mod backup;
 mod copy;
+mod maintenance;
 mod migrations;
+mod space;
 mod sql;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
@@ -15,20 +17,52 @@ use self::writer::Writer;
 use crate::model::{CollectionId, Tier, Timestamp};
 use crate::store::*;
 
+pub use crate::store::chunker::DEFAULT_MAX_ROWS;
 pub use migrations::LATEST as SCHEMA_VERSION;
 
 /// The writer connection's page cache, in KiB (a negative `cache_size`).
 const WRITER_CACHE_KIB: i64 = -32 * 1024;
 
+/// How a store is opened.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The database file may not grow beyond this many bytes; writes that
+    /// would need more fail with `StoreError::Full`, exactly as on a full
+    /// disk. `None`: as large as the disk allows.
+    pub max_database_bytes: Option<u64>,
+    /// Most rows one maintenance transaction (purging a deleted collection
+    /// or expired statuses) removes; each also aims at about 0.1 s.
+    pub max_rows_per_transaction: usize,
+    /// How long the writer waits for another process's write lock before
+    /// failing with `StoreError::Busy`.
+    pub busy_wait: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_database_bytes: None,
+            max_rows_per_transaction: DEFAULT_MAX_ROWS,
+            busy_wait: migrations::BUSY_WAIT,
+        }
+    }
+}
+
 pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
     readers: Mutex<Vec<Connection>>,
+    space: Arc<space::Space>,
+    max_rows: usize,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database file.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        Self::open_with(path, &Options::default())
+    }
+
+    pub fn open_with(path: &Path, options: &Options) -> StoreResult<SqliteStore> {
         let mut conn = Connection::open(path)?;
         migrations::setup_pragmas(&conn)?;
         migrations::migrate(&mut conn)?;
@@ -37,10 +71,21 @@ impl SqliteStore {
         // re-read pages from the OS.
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         conn.set_prepared_statement_cache_capacity(64);
+        if let Some(bytes) = options.max_database_bytes {
+            // Beyond this page SQLite answers SQLITE_FULL, as a full disk does,
+            // so the limit exercises the very same path. A limit below the
+            // current size holds the file at its current size.
+            let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            let pages = (bytes / page_size.max(1) as u64).clamp(1, i64::MAX as u64) as i64;
+            conn.pragma_update_and_check(None, "max_page_count", pages, |r| r.get::<_, i64>(0))?;
+        }
+        let space = Arc::new(space::Space::new(path, options.max_database_bytes));
         Ok(SqliteStore {
             path: path.to_path_buf(),
-            writer: Writer::spawn(conn),
+            writer: Writer::spawn(conn, space.clone(), options.busy_wait),
             readers: Mutex::new(Vec::new()),
+            space,
+            max_rows: options.max_rows_per_transaction,
         })
     }
 
@@ -73,7 +118,7 @@ impl SqliteStore {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        migrations::wait_for_locks(&conn)?;
         conn.pragma_update(None, "query_only", "ON")?;
         migrations::stable_plans(&conn)?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -363,13 +408,25 @@ impl Store for SqliteStore {
 
     fn delete_collection(&self, id: CollectionId) -> StoreResult<()> {
         self.writer.exec(move |tx| {
-            tx.execute(sql::COLLECTION_DELETE_OBJECTS, [id.to_string()])?;
-            let n = tx.execute(sql::COLLECTION_DELETE, [id.to_string()])?;
+            let n = tx.execute(
+                sql::COLLECTION_MARK_DELETED,
+                params![id.to_string(), Timestamp::now().micros()],
+            )?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!("collection {id}")));
             }
+            tx.execute(sql::COLLECTION_GRANTS_DELETE, [id.to_string()])?;
             Ok(())
         })
+    }
+
+    fn purge_deleted_collections(&self) -> StoreResult<PurgeReport> {
+        let deleted = self.read(|c| {
+            collect(c, sql::COLLECTIONS_DELETED, [], |r| {
+                collection_id(r.get(0)?)
+            })
+        })?;
+        maintenance::purge_collections(&self.writer, deleted, self.max_rows)
     }
 
     fn members(&self) -> StoreResult<Vec<Member>> {
@@ -488,7 +545,7 @@ impl Store for SqliteStore {
     fn set_grant(&self, grant: Grant) -> StoreResult<()> {
         self.writer.exec(move |tx| {
             let collection = grant.collection.to_string();
-            match &grant.grantee {
+            let changed = match &grant.grantee {
                 Grantee::Member(name) => {
                     let id = member_id(tx, name)?;
                     tx.execute(
@@ -502,6 +559,9 @@ impl Store for SqliteStore {
                 ),
             }
             .map_err(|e| conflict(e, || format!("collection {collection} does not exist")))?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("collection {collection}")));
+            }
             Ok(())
         })
     }
@@ -707,8 +767,7 @@ impl Store for SqliteStore {
     }
 
     fn purge_statuses(&self, before: Timestamp) -> StoreResult<usize> {
-        self.writer
-            .exec(move |tx| Ok(tx.execute(sql::STATUSES_PURGE, [before.micros()])?))
+        maintenance::purge_statuses(&self.writer, before, self.max_rows)
     }
 
     fn list_objects(
@@ -882,6 +941,10 @@ impl Store for SqliteStore {
             total += std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
         }
         Ok(total)
+    }
+
+    fn write_health(&self) -> WriteHealth {
+        self.space.health()
     }
 
     fn append_audit(&self, event: AuditEvent) -> StoreResult<()> {

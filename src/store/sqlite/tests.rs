@@ -2,13 +2,18 @@
 
 use std::sync::Arc;
 
-use super::SqliteStore;
+use super::writer::Weight;
+use super::{Options, SqliteStore};
 use crate::model::{CollectionId, Tier, Timestamp};
 use crate::store::*;
 
 fn store() -> (tempfile::TempDir, Arc<SqliteStore>, CollectionId) {
+    store_with(&Options::default())
+}
+
+fn store_with(options: &Options) -> (tempfile::TempDir, Arc<SqliteStore>, CollectionId) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("db.sqlite")).unwrap());
+    let store = Arc::new(SqliteStore::open_with(&dir.path().join("db.sqlite"), options).unwrap());
     store
         .upsert_api_root(ApiRoot {
             name: "crc".into(),
@@ -346,4 +351,289 @@ fn the_audit_log_lists_events_in_time_order_whatever_their_commit_order() {
         })
         .unwrap();
     assert_eq!(first[0].action, "poll-objects");
+}
+
+fn another_collection(store: &SqliteStore, alias: &str) -> CollectionId {
+    store
+        .create_collection(NewCollection {
+            api_root: "crc".into(),
+            alias: Some(alias.into()),
+            title: alias.into(),
+            description: None,
+            tier: Tier::Green,
+        })
+        .unwrap()
+        .id
+}
+
+/// Objects of `collection` in the file, whether or not it is visible.
+fn rows_of(dir: &tempfile::TempDir, collection: CollectionId) -> i64 {
+    let conn = rusqlite::Connection::open(dir.path().join("db.sqlite")).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM objects WHERE collection_id = ?1",
+        [collection.to_string()],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+fn fill(store: &SqliteStore, c: CollectionId, from: usize, n: usize) {
+    let objects = (from..from + n)
+        .map(|i| object(&id(i), Some("2026-01-01T00:00:00.000Z")))
+        .collect();
+    let status = store.ingest(batch(c, objects)).unwrap();
+    assert_eq!(status.details.successes.len(), n);
+}
+
+#[test]
+fn a_deleted_collection_vanishes_at_once_and_is_emptied_in_bounded_transactions() {
+    let (dir, store, keep) = store_with(&Options {
+        max_rows_per_transaction: 7,
+        ..Options::default()
+    });
+    let doomed = another_collection(&store, "doomed");
+    fill(&store, doomed, 0, 50);
+    fill(&store, keep, 100, 3);
+    store
+        .set_grant(Grant {
+            collection: doomed,
+            grantee: Grantee::Sector("rail".into()),
+            read: true,
+            write: true,
+        })
+        .unwrap();
+
+    store.delete_collection(doomed).unwrap();
+    // Gone for every reader at once, although no object is removed yet.
+    assert_eq!(rows_of(&dir, doomed), 50);
+    assert!(store.collection(doomed).unwrap().is_none());
+    assert!(store.collections().unwrap().iter().all(|c| c.id != doomed));
+    let auth = store.auth_data().unwrap();
+    assert!(auth.collections.iter().all(|c| c.id != doomed));
+    assert!(auth.grants.iter().all(|g| g.collection != doomed));
+    assert!(matches!(
+        store.delete_collection(doomed),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.set_grant(Grant {
+            collection: doomed,
+            grantee: Grantee::Sector("rail".into()),
+            read: true,
+            write: false,
+        }),
+        Err(StoreError::NotFound(_))
+    ));
+    // Its alias is free for a new collection.
+    another_collection(&store, "doomed");
+    // An envelope that was already on its way stores nothing there.
+    let late = store
+        .ingest(batch(
+            doomed,
+            vec![object(&id(999), Some("2026-01-01T00:00:00.000Z"))],
+        ))
+        .unwrap();
+    assert!(late.details.successes.is_empty());
+    assert!(
+        late.details.failures[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("deleted")
+    );
+
+    let report = store.purge_deleted_collections().unwrap();
+    assert_eq!(report.collections, 1);
+    assert_eq!(report.objects, 50);
+    // 7 rows at most per transaction: 8 transactions for 50 rows.
+    assert_eq!(report.transactions, 8);
+    assert_eq!(rows_of(&dir, doomed), 0);
+    let conn = rusqlite::Connection::open(dir.path().join("db.sqlite")).unwrap();
+    let row: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM collections WHERE id = ?1",
+            [doomed.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(row, 0, "the collection row goes with its last objects");
+    // The other collection is untouched, and nothing is left to do.
+    assert_eq!(store.object_count(keep).unwrap(), 3);
+    assert_eq!(
+        store.purge_deleted_collections().unwrap(),
+        PurgeReport::default()
+    );
+}
+
+#[test]
+fn a_deletion_interrupted_by_a_crash_stays_hidden_and_is_finished_by_the_next_run() {
+    let (dir, store, keep) = store();
+    let doomed = another_collection(&store, "doomed");
+    fill(&store, doomed, 0, 40);
+    store.delete_collection(doomed).unwrap();
+    // The process dies after part of the objects went.
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("db.sqlite")).unwrap();
+        conn.execute(
+            "DELETE FROM objects WHERE date_added IN (SELECT date_added FROM objects
+             WHERE collection_id = ?1 ORDER BY date_added LIMIT 15)",
+            [doomed.to_string()],
+        )
+        .unwrap();
+    }
+    drop(store);
+    let reopened = SqliteStore::open(&dir.path().join("db.sqlite")).unwrap();
+    assert!(reopened.collection(doomed).unwrap().is_none());
+    assert_eq!(
+        reopened
+            .collections()
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>(),
+        [keep]
+    );
+    assert_eq!(rows_of(&dir, doomed), 25);
+    let report = reopened.purge_deleted_collections().unwrap();
+    assert_eq!((report.collections, report.objects), (1, 25));
+    assert_eq!(rows_of(&dir, doomed), 0);
+}
+
+#[test]
+fn expired_statuses_are_purged_in_bounded_transactions() {
+    let (_dir, store, c) = store_with(&Options {
+        max_rows_per_transaction: 3,
+        ..Options::default()
+    });
+    let ids: Vec<String> = (0..10)
+        .map(|i| {
+            store
+                .ingest(batch(
+                    c,
+                    vec![object(&id(i), Some("2026-01-01T00:00:00.000Z"))],
+                ))
+                .unwrap()
+                .id
+        })
+        .collect();
+    let cutoff = Timestamp::now();
+    let kept = store.ingest(batch(c, vec![])).unwrap().id;
+    assert_eq!(store.purge_statuses(cutoff).unwrap(), 10);
+    for id in &ids {
+        assert!(store.status(id).unwrap().is_none());
+    }
+    assert!(store.status(&kept).unwrap().is_some());
+}
+
+/// An object whose body is about `size` bytes.
+fn sized_object(n: usize, size: usize) -> NewObject {
+    let mut o = object(&id(n), Some("2026-01-01T00:00:00.000Z"));
+    o.body = format!(r#"{{"id":"{}","padding":"{}"}}"#, o.id, "x".repeat(size));
+    o
+}
+
+#[test]
+fn a_batch_beyond_one_transaction_is_stored_in_parts_under_one_status() {
+    let (_dir, store, c) = store();
+    // 1 MiB each: the per-transaction byte limit splits them.
+    let objects: Vec<_> = (0..10).map(|n| sized_object(n, 1 << 20)).collect();
+    assert!(
+        Weight::of(&objects).bytes > super::writer::MAX_TRANSACTION_BYTES,
+        "the test needs more than one transaction's worth"
+    );
+    let b = batch(c, objects);
+    let status = store.ingest(b.clone()).unwrap();
+    assert_eq!(status.details.successes.len(), 10);
+    assert!(status.completed.is_some());
+    assert_eq!(store.object_count(c).unwrap(), 10);
+    let stored = store.status(&b.status_id).unwrap().unwrap();
+    assert_eq!(stored.details, status.details);
+    // Storing it again (a resumed background envelope) changes nothing.
+    let again = store.ingest(b).unwrap();
+    assert_eq!(again.details.successes.len(), 10);
+    assert_eq!(store.object_count(c).unwrap(), 10);
+}
+
+#[test]
+fn a_capped_database_refuses_writes_as_full_keeps_what_it_acknowledged_and_recovers() {
+    let (dir, store, c) = store();
+    let path = dir.path().join("db.sqlite");
+    let ballast = another_collection(&store, "ballast");
+    let objects = (0..40).map(|n| sized_object(10_000 + n, 8 << 10)).collect();
+    store.ingest(batch(ballast, objects)).unwrap();
+    drop(store);
+    let size = std::fs::metadata(&path).unwrap().len();
+    // Room for about 1 MiB more than the file holds now.
+    let capped = SqliteStore::open_with(
+        &path,
+        &Options {
+            max_database_bytes: Some(size + (1 << 20)),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(capped.write_health(), WriteHealth::Ok);
+    let mut acknowledged = 0;
+    let full = loop {
+        let objects = (0..10)
+            .map(|n| sized_object(acknowledged + n, 8 << 10))
+            .collect();
+        match capped.ingest(batch(c, objects)) {
+            Ok(status) => {
+                assert_eq!(status.details.successes.len(), 10);
+                acknowledged += 10;
+                assert!(acknowledged < 10_000, "the cap never bit");
+            }
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(full, StoreError::Full(_)), "{full}");
+    assert!(acknowledged > 0);
+    assert_eq!(capped.write_health(), WriteHealth::Full);
+    assert_eq!(capped.object_count(c).unwrap(), acknowledged as u64);
+
+    // Deleting other data frees pages; writes resume without reopening.
+    capped.delete_collection(ballast).unwrap();
+    capped.purge_deleted_collections().unwrap();
+    assert_eq!(
+        capped.write_health(),
+        WriteHealth::Full,
+        "until a write succeeds"
+    );
+    let objects = (0..10)
+        .map(|n| sized_object(acknowledged + n, 8 << 10))
+        .collect();
+    let status = capped.ingest(batch(c, objects)).unwrap();
+    assert_eq!(status.details.successes.len(), 10);
+    assert_eq!(capped.write_health(), WriteHealth::Ok);
+    assert_eq!(capped.object_count(c).unwrap(), acknowledged as u64 + 10);
+}
+
+#[test]
+fn a_write_lock_held_elsewhere_fails_writes_as_busy_and_commits_nothing() {
+    let (dir, store, c) = store_with(&Options {
+        busy_wait: std::time::Duration::from_millis(50),
+        ..Options::default()
+    });
+    let other = rusqlite::Connection::open(dir.path().join("db.sqlite")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let err = store
+        .ingest(batch(
+            c,
+            vec![object(&id(1), Some("2026-01-01T00:00:00.000Z"))],
+        ))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Busy), "{err}");
+    assert!(matches!(store.delete_collection(c), Err(StoreError::Busy)));
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(store.object_count(c).unwrap(), 0);
+    assert!(store.collection(c).unwrap().is_some());
+    // Once the lock is free, the same envelope goes through.
+    let status = store
+        .ingest(batch(
+            c,
+            vec![object(&id(1), Some("2026-01-01T00:00:00.000Z"))],
+        ))
+        .unwrap();
+    assert_eq!(status.details.successes.len(), 1);
 }
