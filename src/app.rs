@@ -22,9 +22,9 @@ use crate::auth::{MemberRegistry, identity};
 use crate::config::{Config, DatabaseLocation};
 use crate::exchange::{Exchange, Settings};
 use crate::stix::Validator;
-use crate::store::Backend;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
+use crate::store::{Backend, ObjectsChanged};
 use crate::taxii::body::UploadRate;
 use crate::taxii::limits::{HeldBody, ResponseBudget};
 use crate::taxii::transport::WriteDeadline;
@@ -349,9 +349,22 @@ impl Application {
                 let _ = web::block(move || ex.housekeeping(crate::model::Timestamp::now())).await;
             }
         });
-        // Live push: find writes of other processes for collections with
-        // subscribers, and end every stream when the server is told to stop
-        // (a graceful stop would otherwise wait for them).
+        // Live push: on PostgreSQL, every node's commits wake this node's
+        // subscribers (LISTEN/NOTIFY); the probe below finds writes of other
+        // processes for collections with subscribers in any case, and every
+        // stream ends when the server is told to stop (a graceful stop would
+        // otherwise wait for them).
+        let push = self.exchange.push().clone();
+        let notified = self
+            .exchange
+            .store()
+            .watch_objects(Arc::new(move |change| match change {
+                ObjectsChanged::Collection(id) => push.notified(id),
+                ObjectsChanged::Anything => push.wake_all(),
+            }));
+        if let Err(e) = notified {
+            tracing::warn!(error = %e, "cannot watch the database for other nodes' commits; relying on the once-a-second check");
+        }
         let exchange = self.exchange.clone();
         actix_rt::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -912,6 +912,37 @@ fn expired_statuses_are_purged_in_bounded_transactions(f: &dyn Fixture) {
     assert_eq!(store.write_health(), WriteHealth::Ok);
 }
 
+fn the_last_key_is_the_newest_visible_object_for_every_store(f: &dyn Fixture) {
+    let (store, c) = setup(f);
+    let other = f.open();
+    let empty = new_collection(&store, "empty");
+    assert_eq!(store.last_key(c).unwrap(), None);
+    fill(&store, c, 0, 5);
+    fill(&other, empty, 10, 1);
+    let every = ObjectFilter {
+        versions: VersionFilter::All,
+        ..Default::default()
+    };
+    let page = store.list_objects(c, &every, None, 100, false).unwrap();
+    let head = other.last_key(c).unwrap().expect("a key");
+    assert_eq!(Some(head), page.last_key);
+    // Nothing after the head now; the next object, from any store, is.
+    assert!(
+        store
+            .list_objects(c, &every, Some(head), 100, false)
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    fill(&other, c, 20, 1);
+    let after = store
+        .list_objects(c, &every, Some(head), 100, false)
+        .unwrap();
+    assert_eq!(after.items.len(), 1);
+    assert_eq!(store.last_key(c).unwrap(), after.last_key);
+    assert!(store.last_key(empty).unwrap().is_some());
+}
+
 macro_rules! behaviours {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -950,4 +981,5 @@ behaviours!(
     a_deleted_collection_vanishes_at_once_and_is_emptied_in_bounded_transactions,
     two_stores_purging_at_once_remove_everything_once,
     expired_statuses_are_purged_in_bounded_transactions,
+    the_last_key_is_the_newest_visible_object_for_every_store,
 );

@@ -463,6 +463,11 @@ pub trait Store: Send + Sync + 'static {
         filter: &ObjectFilter,
     ) -> StoreResult<usize>;
     fn object_count(&self, collection: CollectionId) -> StoreResult<u64>;
+    /// The collection's largest `date_added` key visible now (`None` while
+    /// it has no objects): every object that becomes visible later has a
+    /// larger key, on every node (the live-push stream starts "from now"
+    /// here).
+    fn last_key(&self, collection: CollectionId) -> StoreResult<Option<Cursor>>;
     /// Bytes used on disk (for metrics).
     fn size_bytes(&self) -> StoreResult<u64>;
     /// Whether writes fail for lack of space; back to `Ok` as soon as

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use crate::binary::{Server, assert_success, breakwater, config_of, green_id, run, stdout_of};
 use crate::helpers::*;
 use crate::operator::TlsConn;
+use crate::stream::Stream;
 use crate::test_postgres::{self, TestDatabase};
 
 /// A database for a two-node test, or `None` (having said why).
@@ -346,6 +347,82 @@ async fn statuses_and_the_audit_log_are_the_same_on_every_node() {
         "{}",
         crate::binary::stderr_of(&out)
     );
+}
+
+/// Live push across nodes: a subscriber on node B receives what members
+/// push to node A (PostgreSQL's LISTEN/NOTIFY wakes B; the keyset page after
+/// the subscriber's cursor is what it receives), and an event id from one
+/// node resumes the stream on the other exactly after that event, objects
+/// pushed to either node while it was away included.
+#[tokio::test]
+async fn a_subscriber_on_one_node_receives_pushes_to_the_other_and_resumes_on_either() {
+    let Some(db) = database(false) else { return };
+    let nodes = init_on(db);
+    let (a, b) = (nodes.start(&[]), nodes.start(&[]));
+    let path = format!("/crc/collections/{}/", nodes.green());
+    let (on_a, on_b) = (format!("{}{path}", a.base()), format!("{}{path}", b.base()));
+    let (writer, reader) = (a.operator(), b.operator());
+    // Objects from before the stream opened are not part of "from now".
+    writer
+        .push(
+            &format!("{on_a}objects/"),
+            vec![indicator("before the stream")],
+        )
+        .await;
+
+    let mut stream = Stream::open(&reader, &format!("{on_b}stream/"), None).await;
+    let first: Vec<Value> = (0..3)
+        .map(|i| indicator(&format!("GPS spoofing relay {i}")))
+        .collect();
+    let r = writer.push(&format!("{on_a}objects/"), first.clone()).await;
+    assert_eq!(r.body["success_count"], 3, "{}", r.text);
+    let (got, last) = stream.objects(3).await;
+    assert_eq!(
+        got, first,
+        "node B's subscriber sees node A's push, in order"
+    );
+    // Node B heard of node A's commit from the database (NOTIFY), not only
+    // from its once-a-second check.
+    let metrics = format!("{}/metrics", b.base());
+    eventually("node B counts a database wake-up", async || {
+        let text = reader.get(&metrics).await.text;
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("breakwater_push_database_wakeups_total ")?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .filter(|n| *n >= 1)
+    })
+    .await;
+    drop(stream);
+
+    // While the subscriber is away, both nodes take pushes.
+    let mut missed = Vec::new();
+    for (i, node) in [&on_a, &on_b, &on_a, &on_b].into_iter().enumerate() {
+        let batch: Vec<Value> = (0..2)
+            .map(|j| indicator(&format!("while away {i}.{j}")))
+            .collect();
+        let client = if node == &on_a { &writer } else { &reader };
+        client.push(&format!("{node}objects/"), batch.clone()).await;
+        missed.extend(batch);
+    }
+    // Back on the other node with the last event id node B handed out.
+    let mut stream = Stream::open(&writer, &format!("{on_a}stream/"), Some(&last)).await;
+    let (got, last) = stream.objects(missed.len()).await;
+    assert_eq!(got, missed, "nothing lost, nothing repeated, in order");
+    // And live again, now across the other way.
+    let live = indicator("pushed to B while streaming from A");
+    reader
+        .push(&format!("{on_b}objects/"), vec![live.clone()])
+        .await;
+    let event = stream.event().await.expect("a live event");
+    assert_eq!(event.objects, vec![live.clone()]);
+    drop(stream);
+    // `?after=` an event id of node A, on node B: only what came after.
+    let mut stream = Stream::open(&reader, &format!("{on_b}stream/?after={last}"), None).await;
+    let event = stream.event().await.expect("the event after");
+    assert_eq!(event.objects, vec![live]);
 }
 
 /// An envelope acknowledged `pending` by a node killed with `kill -9` is

@@ -828,6 +828,18 @@ impl Store for PgStore {
         })
     }
 
+    /// Commits into one collection become visible in key order (see the
+    /// module comment), so the largest visible key is a true "now".
+    fn last_key(&self, collection: CollectionId) -> StoreResult<Option<Cursor>> {
+        self.inner.read(async |db| {
+            Ok(db
+                .query_one(sql::OBJECT_LAST_KEY, &[&collection.0])
+                .await?
+                .get::<_, Option<i64>>(0)
+                .map(Cursor))
+        })
+    }
+
     fn size_bytes(&self) -> StoreResult<u64> {
         self.inner.read(async |db| {
             Ok(db

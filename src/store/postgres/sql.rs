@@ -115,6 +115,8 @@ pub const TAKE_ADDED: &str = "SELECT breakwater_take_added($1)";
 pub const NOTIFY_OBJECTS: &str = "SELECT pg_notify('breakwater_objects', $1)";
 pub const OBJECT_EXISTS: &str =
     "SELECT EXISTS (SELECT 1 FROM objects WHERE collection_id = $1 AND object_id = $2)";
+/// The last key of a collection: one step down the primary key's index.
+pub const OBJECT_LAST_KEY: &str = "SELECT max(date_added) FROM objects WHERE collection_id = $1";
 pub const OBJECT_COUNT: &str = "SELECT count(*) FROM objects WHERE collection_id = $1";
 pub const OBJECT_REMARK_ENDS: &str =
     "UPDATE objects o SET is_first = (o.version = e.lo), is_last = (o.version = e.hi)

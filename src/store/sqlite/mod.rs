@@ -933,6 +933,14 @@ impl Store for SqliteStore {
         })
     }
 
+    fn last_key(&self, collection: CollectionId) -> StoreResult<Option<Cursor>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(sql::OBJECT_LAST_KEY)?
+                .query_row([collection.to_string()], |r| r.get::<_, Option<i64>>(0))?
+                .map(Cursor))
+        })
+    }
+
     fn size_bytes(&self) -> StoreResult<u64> {
         let mut total = 0;
         for suffix in ["", "-wal"] {
