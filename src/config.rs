@@ -769,7 +769,7 @@ const KEY_DOCS: &[KeyDoc] = &[
     },
     KeyDoc {
         key: "limits.max_database_bytes",
-        doc: "Largest size of the database file in bytes; beyond it writes fail as on a full disk (507, /health degraded) while reads go on. Unset: no limit.",
+        doc: "Largest size of the SQLite database file in bytes; beyond it writes fail as on a full disk (507, /health degraded) while reads go on. Unset: no limit. Not used with PostgreSQL, whose own full disk is answered the same way.",
         env: Some("BREAKWATER_MAX_DATABASE_BYTES"),
         example: Some("10737418240"),
     },
