@@ -1206,7 +1206,14 @@ async fn push(
         done: AtomicBool::new(false),
     });
     let rss = |pid| proc_status_kib(pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0;
-    let before = rss(target.pid);
+    // The node the subscribers are on (the last one).
+    let stream_pid = NODE_PIDS
+        .lock()
+        .unwrap()
+        .last()
+        .copied()
+        .unwrap_or(target.pid);
+    let before = rss(stream_pid);
     // One client: each open stream holds its own connection.
     let client = target.client_with(None);
     let mut readers = tokio::task::JoinSet::new();
@@ -1231,7 +1238,7 @@ async fn push(
     }
     // Settle: the handshakes' transient allocations are returned.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle = rss(target.pid);
+    let idle = rss(stream_pid);
     println!(
         "{:<10} {:<22} {subscribers} streams opened in {:.1} s; server RSS {before:.1} MiB before, {idle:.1} MiB with them idle = {:.1} KiB per subscriber",
         target.name,

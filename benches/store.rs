@@ -183,6 +183,7 @@ fn remove_data_set(name: &str) {
             {
                 store.delete_collection(c.id).expect("delete collection");
             }
+            store.purge_deleted_collections().expect("purge");
         }
         None => remove_db(&tmp_dir().join(format!("{name}.db"))),
     }

@@ -55,7 +55,17 @@
 //!   (a 250 ms heartbeat catches anything missed).
 //! - **New objects.** The ingest transaction `NOTIFY`s `breakwater_objects`
 //!   with the collection id; [`Store::watch_objects`] hands these to
-//!   whoever waits for new objects, from every node.
+//!   whoever waits for new objects, from every node (the server's live-push
+//!   hub). The wake-up is not the data: a stream reads the keyset page after
+//!   its cursor, and "from now" is [`Store::last_key`], the largest visible
+//!   key, which by the commit order above no later object can precede.
+//! - **Deleted collections** are marked (hidden at once, under the
+//!   collection's lock) and emptied later in short transactions, each
+//!   under the same lock, so nodes purging at once take turns.
+//! - **Locks and space.** A statement waits at most `Options::busy_wait`
+//!   for a lock (`lock_timeout`); lock timeouts, serialization failures and
+//!   deadlocks are [`StoreError::Busy`], the server's `disk_full` is
+//!   [`StoreError::Full`]: members get 503 or 507, and may retry.
 //! - **Pending envelopes** (stored in the background, status `pending`)
 //!   are finished by whichever transaction locks their status row first;
 //!   the others find it completed. Every node sweeps for envelopes whose
