@@ -408,6 +408,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn database_notifications_wake_and_are_counted_only_where_someone_listens() {
+        let hub = Hub::default();
+        let green = CollectionId::parse("3f1e2a8c-1111-4a0b-9c0d-000000000004").unwrap();
+        let amber = CollectionId::parse("3f1e2a8c-1111-4a0b-9c0d-000000000005").unwrap();
+        hub.notified(green);
+        assert_eq!(hub.database_wakeups(), 0, "nobody subscribed");
+        let mut a = hub.subscribe(green);
+        let mut b = hub.subscribe(amber);
+        let (seen_a, seen_b) = (a.current().generation, b.current().generation);
+        hub.notified(green);
+        assert_eq!(hub.database_wakeups(), 1);
+        match a.changed().await {
+            Wake::Commit(c) => assert_eq!(c.generation, seen_a + 1),
+            Wake::Closing => panic!("not closing"),
+        }
+        assert!(!b.rx.has_changed().unwrap());
+        // After a reconnect anything may have changed: everyone looks.
+        hub.wake_all();
+        match b.changed().await {
+            Wake::Commit(c) => assert_eq!(c.generation, seen_b + 1),
+            Wake::Closing => panic!("not closing"),
+        }
+        assert!(a.rx.has_changed().unwrap());
+    }
+
+    #[tokio::test]
     async fn closing_wakes_every_subscriber() {
         let hub = Hub::default();
         let c = CollectionId::parse("3f1e2a8c-1111-4a0b-9c0d-000000000003").unwrap();
