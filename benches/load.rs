@@ -17,7 +17,11 @@
 //! connection each) on one collection, measures the server's memory per idle
 //! subscriber, then pushes 1,000 objects/s (envelopes of 10) for 20 s and
 //! records, for every object and subscriber, the time from the 202 that
-//! acknowledged it to its arrival in the stream.
+//! acknowledged it to its arrival in the stream. Unlike the other scenarios
+//! its load generator is a multi-threaded runtime (one thread cannot decrypt
+//! a thousand streams), and its subscribers find object ids by substring
+//! search rather than parsing; a stream the server cuts is resumed with
+//! `Last-Event-ID`.
 //!
 //! Environment:
 //! - `BREAKWATER_BIN`: the server binary (default `target/release/breakwater`;
@@ -34,6 +38,8 @@
 //! - `BREAKWATER_BENCH_NODES=N`: N servers on that database (the same data
 //!   directory on N ports); the workers of a scenario take turns, worker i
 //!   talking to node i mod N, and "server CPU" is all nodes together.
+//! - `BREAKWATER_BENCH_PUSH_THREADS=N`: worker threads of the push
+//!   scenario's own multi-threaded runtime (default: the machine's cores).
 //!
 //! Every loop is bounded by a request count and a deadline; the servers are
 //! children of this process and stopped at its end.
@@ -1051,9 +1057,10 @@ fn env_count(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Delivery latencies in 1 ms buckets (the last one: everything slower).
+/// Delivery latencies in 1 ms buckets (the last one: everything slower),
+/// added to by every subscriber thread.
 struct Histogram {
-    buckets: Vec<u64>,
+    buckets: Vec<AtomicU64>,
 }
 
 impl Histogram {
@@ -1061,15 +1068,14 @@ impl Histogram {
 
     fn new() -> Histogram {
         Histogram {
-            buckets: vec![0; Self::SPAN_MS + 1],
+            buckets: (0..=Self::SPAN_MS).map(|_| AtomicU64::new(0)).collect(),
         }
     }
-    fn add(&mut self, d: Duration) {
-        let ms = (d.as_millis() as usize).min(Self::SPAN_MS);
-        self.buckets[ms] += 1;
+    fn add_ms(&self, ms: usize, n: u64) {
+        self.buckets[ms.min(Self::SPAN_MS)].fetch_add(n, Ordering::Relaxed);
     }
     fn count(&self) -> u64 {
-        self.buckets.iter().sum()
+        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
     }
     /// The bucket holding quantile `q`, as a latency (upper edge of the bucket).
     fn quantile(&self, q: f64) -> Duration {
@@ -1077,7 +1083,7 @@ impl Histogram {
         let want = ((total as f64 * q).ceil() as u64).max(1);
         let mut seen = 0;
         for (ms, n) in self.buckets.iter().enumerate() {
-            seen += n;
+            seen += n.load(Ordering::Relaxed);
             if seen >= want {
                 return Duration::from_millis(ms as u64 + 1);
             }
@@ -1086,123 +1092,136 @@ impl Histogram {
     }
 }
 
-#[derive(Deserialize)]
-struct IdOnly<'a> {
-    #[serde(borrow)]
-    id: &'a str,
-}
-
-#[derive(Deserialize)]
-struct IdEnvelope<'a> {
-    #[serde(borrow, default)]
-    objects: Vec<IdOnly<'a>>,
-}
-
 /// What the push scenario's tasks share.
 struct PushShared {
     /// When the 202 acknowledging each object arrived.
-    acknowledged: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
-    latency: std::sync::Mutex<Histogram>,
+    acknowledged: std::sync::RwLock<std::collections::HashMap<String, Instant>>,
+    latency: Histogram,
     /// Objects that arrived in a stream before their 202 reached the pusher.
     before_ack: AtomicU64,
     received: AtomicU64,
     opened: AtomicUsize,
-    /// Streams that ended before the scenario did.
-    ended: AtomicUsize,
+    /// Streams that the server ended before the scenario did (each resumed
+    /// at once with its last event id).
+    resumed: AtomicUsize,
     done: AtomicBool,
 }
 
 /// One subscriber: reads its stream until told to stop, recording each
-/// object's latency from its 202.
+/// object's latency from its 202. A stream the server ends is resumed with
+/// `Last-Event-ID`, as `EventSource` does. Object ids are found by substring
+/// search, not by parsing the envelope: the load generator should cost what
+/// TLS and HTTP cost, not what a JSON parser costs.
 async fn subscriber(
     client: reqwest::Client,
     url: String,
     shared: Arc<PushShared>,
 ) -> Result<(), String> {
-    let mut response = client
-        .get(&url)
-        .header(ACCEPT, "text/event-stream")
-        .send()
-        .await
-        .map_err(|e| format!("stream: {e}"))?;
-    if response.status() != 200 {
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        return Err(format!("stream answered {status}: {}", truncate(&text)));
-    }
-    shared.opened.fetch_add(1, Ordering::Relaxed);
+    let boundary = memchr::memmem::Finder::new(b"\n\n");
+    let id_field = memchr::memmem::Finder::new(br#""id":""#);
+    let mut last_event: Option<String> = None;
     let mut buffer: Vec<u8> = Vec::new();
     loop {
-        let chunk = tokio::select! {
-            c = response.chunk() => c,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {
-                if shared.done.load(Ordering::Relaxed) {
-                    return Ok(());
-                }
-                continue;
-            }
-        };
-        let bytes = match chunk {
-            Ok(Some(b)) => b,
-            Ok(None) | Err(_) => {
-                if !shared.done.load(Ordering::Relaxed) {
-                    shared.ended.fetch_add(1, Ordering::Relaxed);
-                }
-                return Ok(());
-            }
-        };
-        let arrived = Instant::now();
-        buffer.extend_from_slice(&bytes);
-        while let Some(end) = buffer.windows(2).position(|w| w == b"\n\n") {
-            let block: Vec<u8> = buffer.drain(..end + 2).collect();
-            let Some(start) = block.windows(6).position(|w| w == b"data: ") else {
-                continue;
-            };
-            let data = &block[start + 6..block.len() - 2];
-            let data = data.split(|&b| b == b'\n').next().unwrap_or_default();
-            let Ok(envelope) = serde_json::from_slice::<IdEnvelope<'_>>(data) else {
-                continue;
-            };
-            let acknowledged = shared.acknowledged.lock().unwrap();
-            let mut latency = shared.latency.lock().unwrap();
-            for o in &envelope.objects {
-                match acknowledged.get(o.id) {
-                    Some(at) => latency.add(arrived.saturating_duration_since(*at)),
-                    None => {
-                        shared.before_ack.fetch_add(1, Ordering::Relaxed);
-                        latency.add(Duration::ZERO);
-                    }
-                }
-            }
-            shared
-                .received
-                .fetch_add(envelope.objects.len() as u64, Ordering::Relaxed);
+        let mut request = client.get(&url).header(ACCEPT, "text/event-stream");
+        if let Some(id) = &last_event {
+            request = request.header("Last-Event-ID", id.as_str());
         }
+        let mut response = request.send().await.map_err(|e| format!("stream: {e}"))?;
+        if response.status() != 200 {
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            return Err(format!("stream answered {status}: {}", truncate(&text)));
+        }
+        if last_event.is_none() {
+            shared.opened.fetch_add(1, Ordering::Relaxed);
+        }
+        buffer.clear();
+        loop {
+            let chunk = tokio::select! {
+                c = response.chunk() => c,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                    if shared.done.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
+            let Ok(Some(bytes)) = chunk else { break };
+            let arrived = Instant::now();
+            buffer.extend_from_slice(&bytes);
+            let mut consumed = 0;
+            while let Some(end) = boundary.find(&buffer[consumed..]) {
+                let block = &buffer[consumed..consumed + end];
+                consumed += end + 2;
+                let Some(rest) = block.strip_prefix(b"id: ") else {
+                    continue;
+                };
+                let id_end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+                last_event = Some(String::from_utf8_lossy(&rest[..id_end]).into_owned());
+                let data = &rest[id_end..];
+                let acknowledged = shared.acknowledged.read().unwrap();
+                // Objects of one envelope share their 202: count runs at once.
+                let mut run: Option<(usize, u64)> = None;
+                let mut objects = 0;
+                for at in id_field.find_iter(data) {
+                    let start = at + 6;
+                    let len = data[start..].iter().position(|&b| b == b'"').unwrap_or(0);
+                    let id = std::str::from_utf8(&data[start..start + len]).unwrap_or("");
+                    objects += 1;
+                    let ms = match acknowledged.get(id) {
+                        Some(ack) => arrived.saturating_duration_since(*ack).as_millis() as usize,
+                        None => {
+                            shared.before_ack.fetch_add(1, Ordering::Relaxed);
+                            0
+                        }
+                    };
+                    run = match run {
+                        Some((m, n)) if m == ms => Some((m, n + 1)),
+                        Some((m, n)) => {
+                            shared.latency.add_ms(m, n);
+                            Some((ms, 1))
+                        }
+                        None => Some((ms, 1)),
+                    };
+                }
+                if let Some((m, n)) = run {
+                    shared.latency.add_ms(m, n);
+                }
+                shared.received.fetch_add(objects, Ordering::Relaxed);
+            }
+            buffer.drain(..consumed);
+        }
+        if shared.done.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        shared.resumed.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// 1,000 subscribers on one collection while `rate` objects/s are pushed.
+/// `subscribers` live-push subscribers on one collection while `rate`
+/// objects/s are pushed. Runs on the caller's (multi-threaded) runtime.
 /// With several nodes, the subscribers are on the last and the pushes go to
 /// the first: every object crosses from node to node.
 async fn push(
-    target: &Target,
-    push_base: &str,
-    stream_base: &str,
-    collection: &str,
+    target: Target,
+    push_base: String,
+    stream_base: String,
+    collection: String,
     subscribers: usize,
     rate: usize,
     duration: Duration,
 ) -> anyhow::Result<(Outcome, Duration)> {
     const PER_ENVELOPE: usize = 10;
+    let target = &target;
     let stream_url = format!("{stream_base}collections/{collection}/stream/");
     let objects_url = format!("{push_base}collections/{collection}/objects/");
     let shared = Arc::new(PushShared {
         acknowledged: Default::default(),
-        latency: std::sync::Mutex::new(Histogram::new()),
+        latency: Histogram::new(),
         before_ack: AtomicU64::new(0),
         received: AtomicU64::new(0),
         opened: AtomicUsize::new(0),
-        ended: AtomicUsize::new(0),
+        resumed: AtomicUsize::new(0),
         done: AtomicBool::new(false),
     });
     let rss = |pid| proc_status_kib(pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0;
@@ -1268,7 +1287,7 @@ async fn push(
             let r = post_envelope(&target, &client, &url, body, PER_ENVELOPE).await;
             let at = Instant::now();
             if r.is_ok() {
-                let mut acknowledged = shared.acknowledged.lock().unwrap();
+                let mut acknowledged = shared.acknowledged.write().unwrap();
                 for id in ids {
                     acknowledged.insert(id, at);
                 }
@@ -1317,9 +1336,9 @@ async fn push(
         }
     }
     let received = shared.received.load(Ordering::Relaxed);
-    let h = shared.latency.lock().unwrap();
+    let h = &shared.latency;
     println!(
-        "{:<10} {:<22} pushed {} objects in {:.1} s ({:.0} obj/s); delivered {received} of {expected} ({:.2}%); delivery 202->receipt ms p50 {} p90 {} p99 {} max {} ({} arrived before their 202); streams ended early {}; server RSS peak {peak:.1} MiB",
+        "{:<10} {:<22} pushed {} objects in {:.1} s ({:.0} obj/s); delivered {received} of {expected} ({:.2}%); delivery 202->receipt ms p50 {} p90 {} p99 {} max {} ({} arrived before their 202); streams cut and resumed {}; server RSS peak {peak:.1} MiB; load average {}",
         target.name,
         "push",
         out.items,
@@ -1331,7 +1350,8 @@ async fn push(
         h.quantile(0.99).as_millis(),
         h.quantile(1.0).as_millis(),
         shared.before_ack.load(Ordering::Relaxed),
-        shared.ended.load(Ordering::Relaxed),
+        shared.resumed.load(Ordering::Relaxed),
+        loadavg(),
     );
     if received < expected {
         out.error(format!("{} deliveries missing", expected - received));
@@ -2004,17 +2024,30 @@ fn main() -> anyhow::Result<()> {
         if s.wants("push") {
             let subscribers = env_count("BREAKWATER_BENCH_PUSH_SUBSCRIBERS", s.count(1_000));
             let rate = env_count("BREAKWATER_BENCH_PUSH_RATE", 1_000);
+            // The subscribers run on a multi-threaded runtime of their own:
+            // one thread cannot decrypt 1,000 streams (see benches/README.md).
+            let threads = env_count(
+                "BREAKWATER_BENCH_PUSH_THREADS",
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            );
+            println!("push load generator: tokio multi-threaded runtime, {threads} worker threads");
+            let loader = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .enable_all()
+                .build()?;
             let m = Meter::start(t.pid, tick);
-            let (o, p99) = push(
-                &t,
-                &bw.bases[0],
-                &bw.bases[bw.bases.len() - 1],
-                &bw.collection_id("push"),
-                subscribers,
-                rate,
-                s.secs(20.0),
-            )
-            .await?;
+            let (o, p99) = loader
+                .spawn(push(
+                    t.clone(),
+                    bw.bases[0].clone(),
+                    bw.bases[bw.bases.len() - 1].clone(),
+                    bw.collection_id("push"),
+                    subscribers,
+                    rate,
+                    s.secs(20.0),
+                ))
+                .await??;
+            loader.shutdown_background();
             m.finish(
                 t.name,
                 &format!("push {subscribers} subs"),

@@ -31,6 +31,24 @@ use crate::taxii::transport::WriteDeadline;
 use crate::taxii::{self, DiscoveryInfo, State, TaxiiError, cursor_token::CursorKey};
 use crate::telemetry::CatchPanic;
 
+/// The top-level path segments the server routes itself: `taxii::configure`
+/// (discovery, health, metrics) and `console::configure`. An API root named
+/// like one would never be reached, so none may take these names.
+pub const FIXED_PATHS: [&str; 4] = ["taxii2", "health", "metrics", "console"];
+
+/// Why `name` cannot be an API root's name, if it cannot: one sentence.
+pub fn fixed_path_clash(name: &str) -> Option<String> {
+    FIXED_PATHS
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(name))
+        .then(|| {
+            format!(
+                "'{name}' is a path the server serves itself (/{}/); choose another name for the API root",
+                name.to_ascii_lowercase()
+            )
+        })
+}
+
 /// A member's connection as the HTTP layer sees it.
 type Connection = TlsStream<WriteDeadline<TcpStream>>;
 
@@ -132,6 +150,11 @@ impl Application {
         // The configured body limit is what the configured API root
         // advertises and enforces, and the ceiling for every other root.
         for mut root in store.api_roots()? {
+            if let Some(clash) = fixed_path_clash(&root.name) {
+                // Added before the name was refused: its collections stay
+                // in the database but cannot be reached over HTTP.
+                tracing::warn!(api_root = %root.name, "{clash}; it cannot be reached");
+            }
             let limit = if root.name == config.api_root {
                 config.limits.max_content_length
             } else {
@@ -180,6 +203,10 @@ impl Application {
             },
             streams: taxii::stream::Streams::new((&config.push).into()),
         });
+        let console = web::Data::new(crate::console::Console::new(
+            exchange.clone(),
+            &store.cursor_key().context("cannot read the token key")?,
+        ));
         let max_body = config.limits.max_content_length;
         let member_limits =
             web::Data::new(MemberLimits::new(config.limits.max_requests_per_member));
@@ -250,6 +277,8 @@ impl Application {
                         Ok(res)
                     }
                 })
+                // Under `/console` (one of `FIXED_PATHS`).
+                .configure(crate::console::configure(console.clone()))
                 .configure(taxii::configure)
         };
         // What actix-web's `HttpServer::listen_rustls_0_23` assembles, with

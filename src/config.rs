@@ -158,6 +158,10 @@ pub struct Push {
     /// A stream with undelivered events whose reader took nothing for this
     /// many seconds is disconnected (it resumes from its last event id).
     pub slow_subscriber_seconds: u64,
+    /// A stream that was following live and has not delivered a write this
+    /// many seconds after its commit is disconnected (it resumes from its
+    /// last event id); catching up from an older position is never cut.
+    pub max_lag_seconds: u64,
 }
 
 impl Default for Push {
@@ -167,6 +171,7 @@ impl Default for Push {
             max_streams: 1000,
             max_streams_per_member: 20,
             slow_subscriber_seconds: 30,
+            max_lag_seconds: 30,
         }
     }
 }
@@ -354,6 +359,12 @@ impl Config {
         if config.version != 1 {
             return Err(ConfigError::Version(config.version));
         }
+        if let Some(clash) = crate::app::fixed_path_clash(&config.api_root) {
+            return Err(ConfigError::Parse {
+                path: path.display().to_string(),
+                reason: format!("api_root: {clash}"),
+            });
+        }
         if let Some(url) = &config.public_url {
             check_public_url(url).map_err(|reason| ConfigError::Parse {
                 path: path.display().to_string(),
@@ -428,6 +439,9 @@ impl Config {
                 }
                 "BREAKWATER_PUSH_SLOW_SUBSCRIBER_SECONDS" => {
                     self.push.slow_subscriber_seconds = parse(&name, &value)?
+                }
+                "BREAKWATER_PUSH_MAX_LAG_SECONDS" => {
+                    self.push.max_lag_seconds = parse(&name, &value)?
                 }
                 _ => {}
             }
@@ -819,6 +833,12 @@ const KEY_DOCS: &[KeyDoc] = &[
         key: "push.slow_subscriber_seconds",
         doc: "A stream whose reader took nothing this long while events waited is disconnected; it resumes from its last event id.",
         env: Some("BREAKWATER_PUSH_SLOW_SUBSCRIBER_SECONDS"),
+        example: None,
+    },
+    KeyDoc {
+        key: "push.max_lag_seconds",
+        doc: "A stream following live that has not delivered a write this long after its commit (its reader cannot keep up) is disconnected; it resumes from its last event id. Catching up from an older position is never cut.",
+        env: Some("BREAKWATER_PUSH_MAX_LAG_SECONDS"),
         example: None,
     },
 ];
@@ -1213,10 +1233,15 @@ mod tests {
                     "BREAKWATER_PUSH_SLOW_SUBSCRIBER_SECONDS".to_string(),
                     "5".to_string(),
                 ),
+                (
+                    "BREAKWATER_PUSH_MAX_LAG_SECONDS".to_string(),
+                    "7".to_string(),
+                ),
             ])
             .unwrap();
         assert_eq!(config.push.max_streams_per_member, 3);
         assert_eq!(config.push.slow_subscriber_seconds, 5);
+        assert_eq!(config.push.max_lag_seconds, 7);
         let file = "version = 1\nlisten = \"127.0.0.1:1\"\ndatabase = \"db\"\napi_root = \"crc\"\n[tls]\ncertificate = \"a\"\nkey = \"b\"\nclient_ca = \"c\"\nca_key = \"d\"\n[push]\nheartbeat_seconds = 5\n";
         let parsed: Config = toml::from_str(file).unwrap();
         assert_eq!(parsed.push.heartbeat_seconds, 5);

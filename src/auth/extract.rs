@@ -79,7 +79,8 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, AuthError> {
 /// Counts the request against its member's limit of requests in progress
 /// (when one is configured); the permit waits in the request's extensions
 /// for the response body to carry it (see `taxii::limits::HeldBody`).
-fn admit(req: &HttpRequest, caller: Caller) -> Result<Caller, AuthError> {
+/// Also used by the console for a member signed in with a session.
+pub fn admit(req: &HttpRequest, caller: Caller) -> Result<Caller, AuthError> {
     let Some(limits) = req.app_data::<web::Data<MemberLimits>>() else {
         return Ok(caller);
     };

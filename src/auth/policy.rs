@@ -82,6 +82,30 @@ macro_rules! access_getters {
 access_getters!(ReadAccess);
 access_getters!(WriteAccess);
 
+/// Proof that the holder is the exchange's operator, who sees every member,
+/// certificate, submission and audit event; only `policy` makes one.
+#[derive(Debug, Clone)]
+pub struct OperatorAccess {
+    member: String,
+}
+
+impl OperatorAccess {
+    pub fn member(&self) -> &str {
+        &self.member
+    }
+}
+
+/// Operator-only views: anyone else may not know they exist.
+pub fn operator_access(member: &Member) -> Result<OperatorAccess, Denied> {
+    if member.is_operator && !member.suspended {
+        Ok(OperatorAccess {
+            member: member.name.clone(),
+        })
+    } else {
+        Err(Denied::Hidden)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denied {
     /// The member may not know the collection exists.
@@ -300,6 +324,16 @@ mod tests {
                 write: false
             }
         );
+    }
+
+    #[test]
+    fn only_an_active_operator_gets_operator_access() {
+        let mut m = member(Tier::Red);
+        assert_eq!(operator_access(&m).unwrap_err(), Denied::Hidden);
+        m.is_operator = true;
+        assert_eq!(operator_access(&m).unwrap().member(), "maersk-line");
+        m.suspended = true;
+        assert_eq!(operator_access(&m).unwrap_err(), Denied::Hidden);
     }
 
     #[test]

@@ -8,9 +8,6 @@ use crate::exchange::Exchange;
 use crate::exchange::admin::OPERATOR_ACTOR;
 use crate::store::{ApiRoot, AuditEvent};
 
-/// Path segments the server routes itself; an API root cannot take them.
-const RESERVED: [&str; 3] = ["taxii2", "health", "metrics"];
-
 #[derive(Subcommand, Debug)]
 pub enum ApiRootCmd {
     /// List API roots with their collection counts.
@@ -138,10 +135,10 @@ pub fn run(ctx: &Ctx, cmd: ApiRootCmd) -> anyhow::Result<bool> {
             max_content_length,
             default,
         } => {
-            guide::check_name("an API root name", &name, "partners")?;
-            if RESERVED.contains(&name.as_str()) {
-                anyhow::bail!("'{name}' is a path the server uses itself; choose another name");
+            if let Some(clash) = crate::app::fixed_path_clash(&name) {
+                anyhow::bail!(clash);
             }
+            guide::check_name("an API root name", &name, "partners")?;
             let roots = ex.store().api_roots()?;
             if roots.iter().any(|r| r.name == name) {
                 anyhow::bail!(

@@ -2,6 +2,7 @@
 //! administration. Knows STIX, policy and the store trait; nothing of HTTP.
 
 pub mod admin;
+pub mod console;
 pub mod envelope;
 mod error;
 pub mod ingest;

@@ -301,9 +301,20 @@ pub struct PageAsk<'a> {
     pub generation: u64,
 }
 
-/// The cell for `key`, reused if another subscriber asked first.
+/// The cell for `key`, reused if another subscriber asked the same question
+/// at the same or a later wake-up generation (a page read after a later
+/// wake-up holds everything an earlier one stands for).
 fn shared_cell(pages: &mut VecDeque<(PageKey, SharedPage)>, key: PageKey) -> SharedPage {
-    if let Some((_, cell)) = pages.iter().find(|(k, _)| *k == key) {
+    let reusable = pages
+        .iter()
+        .filter(|(k, _)| {
+            k.filter == key.filter
+                && k.after == key.after
+                && k.limit == key.limit
+                && k.generation >= key.generation
+        })
+        .max_by_key(|(k, _)| k.generation);
+    if let Some((_, cell)) = reusable {
         return cell.clone();
     }
     // Pages of older wake-ups are never asked for again.
@@ -377,6 +388,10 @@ mod tests {
         // A newer wake-up forgets the older pages.
         let d = shared_cell(&mut pages, key(5, 2));
         assert!(!Arc::ptr_eq(&a, &d));
+        assert_eq!(pages.len(), 1);
+        // A subscriber that saw an older wake-up reuses the newer page.
+        let e = shared_cell(&mut pages, key(5, 1));
+        assert!(Arc::ptr_eq(&d, &e));
         assert_eq!(pages.len(), 1);
         for i in 0..(SHARED_PAGES as i64 * 2) {
             shared_cell(&mut pages, key(i, 2));

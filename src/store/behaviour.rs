@@ -15,6 +15,17 @@ pub(crate) trait Fixture {
     fn open(&self) -> Arc<dyn Store>;
     /// The same, removing at most `max_rows` rows per maintenance transaction.
     fn open_with_max_rows(&self, max_rows: usize) -> Arc<dyn Store>;
+    /// Rows of a table, of one collection or all: what no `Store` method
+    /// shows, such as side rows left behind.
+    fn rows(&self, table: &str, collection: Option<CollectionId>) -> i64;
+}
+
+/// Counts a table's rows, of the collection bound as `key` when there is one.
+fn count_sql(table: &str, collection: Option<CollectionId>, key: &str) -> String {
+    match collection {
+        Some(_) => format!("SELECT COUNT(*) FROM {table} WHERE {key}"),
+        None => format!("SELECT COUNT(*) FROM {table}"),
+    }
 }
 
 struct SqliteFixture {
@@ -40,6 +51,15 @@ impl Fixture for SqliteFixture {
             .unwrap(),
         )
     }
+    fn rows(&self, table: &str, collection: Option<CollectionId>) -> i64 {
+        let conn = rusqlite::Connection::open(self.dir.path().join("db.sqlite")).unwrap();
+        let sql = count_sql(table, collection, "collection_id = ?1");
+        match collection {
+            Some(c) => conn.query_row(&sql, [c.to_string()], |r| r.get(0)),
+            None => conn.query_row(&sql, [], |r| r.get(0)),
+        }
+        .unwrap()
+    }
 }
 
 pub(crate) struct PostgresFixture {
@@ -57,6 +77,28 @@ impl Fixture for PostgresFixture {
             ..Default::default()
         };
         Arc::new(crate::store::postgres::PgStore::open_with(&self.db.url, &options).unwrap())
+    }
+    fn rows(&self, table: &str, collection: Option<CollectionId>) -> i64 {
+        let sql = count_sql(table, collection, "collection_id::text = $1");
+        let url = self.db.url.clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            let driver = tokio::spawn(conn);
+            let row = match collection {
+                Some(c) => client.query_one(&sql, &[&c.to_string()]).await,
+                None => client.query_one(&sql, &[]).await,
+            }
+            .unwrap();
+            drop(client);
+            let _ = driver.await;
+            row.get(0)
+        })
     }
 }
 
@@ -965,6 +1007,8 @@ macro_rules! behaviours {
         }
     };
 }
+
+mod console;
 
 behaviours!(
     polling_after_the_last_date_added_sees_every_object_once,

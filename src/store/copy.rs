@@ -267,7 +267,9 @@ mod tests {
                             object_type: "indicator".into(),
                             spec_version: "2.1".into(),
                             version: Some((Timestamp::parse(v).unwrap(), v.into())),
-                            body: format!("{{\"i\": {i}, \"v\": \"{v}\"}}"),
+                            body: format!(
+                                "{{\"i\": {i}, \"v\": \"{v}\", \"labels\": [\"l{i}\"], \"created_by_ref\": \"identity--{i}\"}}"
+                            ),
                         })
                         .collect(),
                     refused: vec![],
@@ -332,8 +334,31 @@ mod tests {
             .into_iter()
             .map(|e| (e.at, e.action, e.detail))
             .collect();
+        // The console's read models, which the copy rebuilds as it imports.
+        let counts = store.type_counts(&[c]).unwrap();
+        let browse = |filter: &BrowseFilter| -> Vec<_> {
+            store
+                .browse_objects(c, filter, None, 100, 1000)
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|o| (o.date_added, o.id, o.version, o.created_by, o.labels))
+                .collect()
+        };
+        let browsed = (
+            browse(&BrowseFilter::default()),
+            browse(&BrowseFilter {
+                label: Some("l1".into()),
+                ..Default::default()
+            }),
+            browse(&BrowseFilter {
+                creator: Some("identity--2".into()),
+                ..Default::default()
+            }),
+        );
+        assert_eq!(browsed.1.len(), 1, "one latest version labelled l1");
         format!(
-            "{:?}\n{objects:?}\n{latest:?}\n{pending:?}\n{audit:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+            "{:?}\n{objects:?}\n{latest:?}\n{pending:?}\n{audit:?}\n{counts:?}\n{browsed:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
             store.api_roots().unwrap(),
             store.collections().unwrap(),
             store.members().unwrap(),

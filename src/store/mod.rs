@@ -7,6 +7,7 @@
 #[cfg(test)]
 mod behaviour;
 pub(crate) mod chunker;
+mod console;
 pub mod copy;
 mod error;
 pub(crate) mod payload;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use console::*;
 pub use error::StoreError;
 
 use crate::model::{CollectionId, Tier, Timestamp};
@@ -482,6 +484,52 @@ pub trait Store: Send + Sync + 'static {
     fn queue_audit(&self, event: AuditEvent) -> StoreResult<()>;
     fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEvent>>;
 
+    // Read models for the web console (see `console.rs`); each is bounded.
+    /// Objects and versions per type in these collections.
+    fn type_counts(&self, collections: &[CollectionId]) -> StoreResult<Vec<TypeCount>>;
+    /// Activity per period and sector, oldest period first.
+    fn activity(&self, query: &ActivityQuery) -> StoreResult<Vec<ActivityBucket>>;
+    /// Refused objects by reason, most frequent first, at most `query.limit`.
+    fn refusals(&self, query: &RefusalQuery) -> StoreResult<Vec<RefusalCount>>;
+    /// Latest versions newest first (by `date_added`), before `before`,
+    /// examining at most `budget` candidate rows.
+    fn browse_objects(
+        &self,
+        collection: CollectionId,
+        filter: &BrowseFilter,
+        before: Option<Cursor>,
+        limit: usize,
+        budget: usize,
+    ) -> StoreResult<ScanPage<ObjectSummary, Cursor>>;
+    /// The latest version of each of these objects found in these collections.
+    fn locate_objects(
+        &self,
+        collections: &[CollectionId],
+        ids: &[String],
+    ) -> StoreResult<Vec<ObjectSummary>>;
+    /// Edges into and out of `object_id` stated by the latest versions of
+    /// relationships and sightings in these collections, at most `limit` each way.
+    fn edges(
+        &self,
+        collections: &[CollectionId],
+        object_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Edge>>;
+    /// Submissions (statuses), newest first; one member's or everyone's.
+    fn statuses_page(
+        &self,
+        member: Option<&str>,
+        before: Option<&StatusCursor>,
+        limit: usize,
+    ) -> StoreResult<ScanPage<StatusSummary, StatusCursor>>;
+    /// Audit events, newest first, examining at most `budget` candidate rows.
+    fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        before: Option<AuditCursor>,
+        limit: usize,
+        budget: usize,
+    ) -> StoreResult<ScanPage<AuditRecord, AuditCursor>>;
     // Notifications
     /// Asks to be woken whenever objects are committed into a collection by
     /// another process sharing the database (PostgreSQL: any node). Returns

@@ -45,6 +45,8 @@ pub struct Metrics {
     pub streams_open: AtomicI64,
     /// Push events (envelopes of objects) handed to subscribers' connections.
     pub stream_events: AtomicU64,
+    /// Push events rendered (each shared by the streams at the same position).
+    pub stream_events_rendered: AtomicU64,
     /// Push streams cut because their reader did not keep up.
     pub streams_slow: AtomicU64,
     /// From a commit being noticed to its objects' event being written.
@@ -205,6 +207,11 @@ impl Metrics {
                 "breakwater_push_events_total",
                 "Push events written to subscribers.",
                 self.stream_events.load(Ordering::Relaxed),
+            ),
+            (
+                "breakwater_push_events_rendered_total",
+                "Push events rendered; streams at the same position share one.",
+                self.stream_events_rendered.load(Ordering::Relaxed),
             ),
             (
                 "breakwater_push_slow_disconnects_total",

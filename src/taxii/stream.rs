@@ -11,16 +11,24 @@
 //!   after T; otherwise after the collection's last object at connect time.
 //! - The truth is the store's keyset page (the query polling runs, through
 //!   the same read access); `exchange::push` only says when to ask again.
+//! - Each page of new objects is rendered into events once and the bytes are
+//!   shared by every stream of the same member and filters at the same
+//!   position ([`Streams::render_cell`]): a thousand subscribers cost one
+//!   read and one rendering per commit, and a stream holds no copy of its own.
 //! - Events are produced only when the connection asks for more (the socket
-//!   has room), so a stream buffers at most one event beyond what the
-//!   connection holds. A reader that takes nothing for
-//!   `push.slow_subscriber_seconds` while events wait is disconnected.
+//!   has room), so a stream holds at most one rendered page (shared with the
+//!   streams at its position) beyond what the connection buffers. A reader
+//!   that takes nothing for `push.slow_subscriber_seconds` while events
+//!   wait, or that was following live and has not been handed a write
+//!   `push.max_lag_seconds` after its commit, is disconnected; it resumes
+//!   from its last event id. Catching up from an older position is never
+//!   cut for being behind.
 //! - The caller is judged again, as a new request would be, on every wake-up
 //!   and every quarter second: a revoked certificate or token, a suspended
 //!   member or a withdrawn grant ends the stream within a second.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -31,7 +39,7 @@ use actix_web::dev::Extensions;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, OnceCell, oneshot};
 
 use super::cursor_token::{self, Binding};
 use super::error::{Code, TaxiiError};
@@ -40,6 +48,7 @@ use crate::auth::extract::{Credentials, MemberPermit};
 use crate::auth::policy::{self, ReadAccess};
 use crate::auth::registry::Snapshot;
 use crate::auth::{AuthError, Caller, MemberRegistry};
+use crate::exchange::ExchangeError;
 use crate::exchange::push::{PageAsk, Subscription, Wake};
 use crate::model::CollectionId;
 use crate::store::{Cursor, ObjectFilter, Page, StoredObject};
@@ -47,8 +56,11 @@ use crate::store::{Cursor, ObjectFilter, Page, StoredObject};
 pub const EVENT_STREAM: &str = "text/event-stream";
 /// The `match[...]` fields the stream honours (as `GET objects` does).
 const FIELDS: &[&str] = &["id", "type", "spec_version"];
-/// Objects read from the store per question.
-const PAGE_OBJECTS: usize = 100;
+/// Objects read from the store per question. A stream that lags or catches
+/// up holds one such page, rendered, that no other stream may share: small
+/// enough that a thousand of them stay small, large enough that catching up
+/// costs few reads.
+const PAGE_OBJECTS: usize = 32;
 /// An event carries at most this many objects and, unless one object alone
 /// is larger, at most this many bytes.
 const EVENT_OBJECTS: usize = 100;
@@ -60,6 +72,11 @@ const SNAPSHOT_FRESH: Duration = Duration::from_millis(100);
 /// What a client is told to wait before reconnecting.
 const RETRY_MILLIS: u32 = 2000;
 const HEARTBEAT: &[u8] = b": heartbeat\n\n";
+/// Rendered pages kept for streams that ask the same question, in all
+/// collections together, and the bytes they may hold (the newest is kept
+/// whatever its size).
+const SHARED_RENDERS: usize = 256;
+const SHARED_RENDER_BYTES: usize = 8 << 20;
 
 /// Push settings, from the `[push]` configuration.
 #[derive(Debug, Clone)]
@@ -68,6 +85,7 @@ pub struct Settings {
     pub max_streams: usize,
     pub max_streams_per_member: usize,
     pub slow_after: Duration,
+    pub max_lag: Duration,
 }
 
 impl From<&crate::config::Push> for Settings {
@@ -77,6 +95,7 @@ impl From<&crate::config::Push> for Settings {
             max_streams: c.max_streams,
             max_streams_per_member: c.max_streams_per_member,
             slow_after: Duration::from_secs(c.slow_subscriber_seconds.max(1)),
+            max_lag: Duration::from_secs(c.max_lag_seconds.max(1)),
         }
     }
 }
@@ -94,6 +113,41 @@ pub struct Streams {
     settings: Settings,
     open: Mutex<Counts>,
     snapshot: Mutex<Option<(Instant, Arc<Snapshot>)>>,
+    renders: Mutex<VecDeque<(RenderKey, u64, RenderCell)>>,
+}
+
+/// Who a rendered page is for (event ids are bound to the collection, the
+/// member and the filters) and where it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RenderKey {
+    collection: CollectionId,
+    member: String,
+    filter: String,
+    after: i64,
+}
+
+type RenderCell = Arc<OnceCell<Arc<Rendered>>>;
+
+/// A page of objects as the events that carry it, rendered once.
+#[derive(Debug)]
+struct Rendered {
+    events: Vec<RenderedEvent>,
+    /// Whether the store had more after this page.
+    more: bool,
+}
+
+#[derive(Debug)]
+struct RenderedEvent {
+    bytes: Bytes,
+    /// The key of the event's last object (what its id stands for).
+    position: Cursor,
+    objects: usize,
+}
+
+impl Rendered {
+    fn bytes(&self) -> usize {
+        self.events.iter().map(|e| e.bytes.len()).sum()
+    }
 }
 
 #[derive(Default)]
@@ -110,7 +164,13 @@ impl Streams {
         }
     }
 
-    fn acquire(&self, member: &str) -> Result<(), &'static str> {
+    /// How often an idle stream sends a comment line.
+    pub fn heartbeat(&self) -> Duration {
+        self.settings.heartbeat
+    }
+
+    /// Takes a stream slot for `member` (the console's live pages share them).
+    pub fn acquire(&self, member: &str) -> Result<(), &'static str> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if open.total >= self.settings.max_streams {
             return Err("the server has as many open streams as it allows");
@@ -124,7 +184,7 @@ impl Streams {
         Ok(())
     }
 
-    fn release(&self, member: &str) {
+    pub fn release(&self, member: &str) {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         open.total = open.total.saturating_sub(1);
         if let Some(n) = open.by_member.get_mut(member) {
@@ -139,7 +199,11 @@ impl Streams {
     /// re-checking every quarter second cost a few revision reads, not thousands.
     /// `fresh` skips the shared one (to confirm a refusal: a snapshot a few
     /// milliseconds old may predate the member's own certificate).
-    fn snapshot(&self, registry: &MemberRegistry, fresh: bool) -> Result<Arc<Snapshot>, AuthError> {
+    pub fn snapshot(
+        &self,
+        registry: &MemberRegistry,
+        fresh: bool,
+    ) -> Result<Arc<Snapshot>, AuthError> {
         let mut cached = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((at, snapshot)) = cached.as_ref()
             && at.elapsed() < SNAPSHOT_FRESH
@@ -151,6 +215,44 @@ impl Streams {
         *cached = Some((Instant::now(), snapshot.clone()));
         Ok(snapshot)
     }
+
+    /// The rendered page for `key`, shared with every stream that asks it
+    /// at the same or a later wake-up `generation` of the collection (one
+    /// rendered after a later wake-up holds everything an earlier one
+    /// stands for). Empty until the first asker fills it.
+    fn render_cell(&self, key: RenderKey, generation: u64) -> RenderCell {
+        let mut renders = self.renders.lock().unwrap_or_else(|p| p.into_inner());
+        shared_render(&mut renders, key, generation)
+    }
+}
+
+fn shared_render(
+    renders: &mut VecDeque<(RenderKey, u64, RenderCell)>,
+    key: RenderKey,
+    generation: u64,
+) -> RenderCell {
+    let reusable = renders
+        .iter()
+        .filter(|(k, g, _)| *k == key && *g >= generation)
+        .max_by_key(|(_, g, _)| *g);
+    if let Some((_, _, cell)) = reusable {
+        return cell.clone();
+    }
+    // Renders of the collection's older wake-ups are not asked for again.
+    renders.retain(|(k, g, _)| k.collection != key.collection || *g >= generation);
+    let cell = RenderCell::default();
+    renders.push_back((key, generation, cell.clone()));
+    let mut bytes: usize = renders
+        .iter()
+        .filter_map(|(_, _, c)| c.get())
+        .map(|r| r.bytes())
+        .sum();
+    while renders.len() > 1 && (renders.len() > SHARED_RENDERS || bytes > SHARED_RENDER_BYTES) {
+        if let Some((_, _, old)) = renders.pop_front() {
+            bytes -= old.get().map_or(0, |r| r.bytes());
+        }
+    }
+    cell
 }
 
 /// The connection's socket, captured once per connection (`on_connect`),
@@ -175,7 +277,7 @@ pub fn capture_socket(socket: &actix_rt::net::TcpStream, data: &mut Extensions) 
 }
 
 /// A handle on this request's connection that outlives nothing but itself.
-fn own_socket(req: &HttpRequest) -> Option<std::net::TcpStream> {
+pub fn own_socket(req: &HttpRequest) -> Option<std::net::TcpStream> {
     #[cfg(unix)]
     {
         use std::os::fd::BorrowedFd;
@@ -270,6 +372,10 @@ struct Shared {
     /// Since when an event has waited in the connection without the reader
     /// taking enough of it for the connection to ask for more.
     owed_since: Cell<Option<Instant>>,
+    /// When the oldest wake-up not yet answered happened, for a stream that
+    /// was following live (caught up) when it came: the delivery latency,
+    /// and how far behind the stream is.
+    woken_at: Cell<Option<Instant>>,
     wake: Notify,
 }
 
@@ -283,6 +389,12 @@ impl Shared {
 
     fn owed_for(&self) -> Duration {
         self.owed_since
+            .get()
+            .map_or(Duration::ZERO, |since| since.elapsed())
+    }
+
+    fn behind_for(&self) -> Duration {
+        self.woken_at
             .get()
             .map_or(Duration::ZERO, |since| since.elapsed())
     }
@@ -342,12 +454,10 @@ struct Feed {
     filter_key: String,
     /// The key of the last object sent (or the starting point).
     position: Cursor,
-    /// A page being sent, and the index of its next object.
-    page: Option<(Arc<Page<StoredObject>>, usize)>,
+    /// A rendered page being sent, and the index of its next event.
+    page: Option<(Arc<Rendered>, usize)>,
     /// Whether the store must be asked again before waiting.
     ask: bool,
-    /// When the oldest wake-up not yet answered happened (delivery latency).
-    woken_at: Option<Instant>,
     heartbeat: Pin<Box<tokio::time::Sleep>>,
     started: bool,
     objects_sent: u64,
@@ -376,19 +486,11 @@ impl Feed {
                     continue;
                 }
                 let generation = self.subscription.current().generation;
-                let ask = PageAsk {
-                    access: &self.access,
-                    filter: &self.filter,
-                    filter_key: &self.filter_key,
-                    after: self.position,
-                    limit: PAGE_OBJECTS,
-                    generation,
-                };
-                match self.subscription.page(&self.state.exchange, &ask).await {
+                match self.rendered(generation).await {
                     Ok(page) => {
                         self.ask = page.more;
-                        if page.items.is_empty() {
-                            self.woken_at = None;
+                        if page.events.is_empty() {
+                            self.shared.woken_at.set(None);
                         } else {
                             self.page = Some((page, 0));
                         }
@@ -403,7 +505,10 @@ impl Feed {
             tokio::select! {
                 wake = self.subscription.changed() => match wake {
                     Wake::Commit(commit) => {
-                        self.woken_at.get_or_insert(commit.at);
+                        // Only a stream that is idle here was caught up.
+                        if self.shared.woken_at.get().is_none() {
+                            self.shared.woken_at.set(Some(commit.at));
+                        }
                         self.ask = true;
                     }
                     Wake::Closing => self.shared.finish(End::Closing),
@@ -425,44 +530,64 @@ impl Feed {
         Some((Ok(chunk), self))
     }
 
-    /// The next event from the page being sent, if any.
+    /// The page after this stream's position as events: rendered by the
+    /// first stream to ask, shared by the others at the same position.
+    async fn rendered(&self, generation: u64) -> Result<Arc<Rendered>, ExchangeError> {
+        let key = RenderKey {
+            collection: self.access.collection().id,
+            member: self.access.member().to_string(),
+            filter: self.filter_key.clone(),
+            after: self.position.0,
+        };
+        let cell = self.state.streams.render_cell(key, generation);
+        let rendered = cell
+            .get_or_try_init(|| async {
+                let ask = PageAsk {
+                    access: &self.access,
+                    filter: &self.filter,
+                    filter_key: &self.filter_key,
+                    after: self.position,
+                    limit: PAGE_OBJECTS,
+                    generation,
+                };
+                let page = self.subscription.page(&self.state.exchange, &ask).await?;
+                let rendered = render_page(&page, |position| self.event_id(position));
+                self.state.metrics.stream_events_rendered.fetch_add(
+                    rendered.events.len() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                Ok::<_, ExchangeError>(Arc::new(rendered))
+            })
+            .await?;
+        Ok(rendered.clone())
+    }
+
+    /// The next event of the page being sent, if any.
     fn take_event(&mut self) -> Option<Bytes> {
-        let (page, start) = self.page.take()?;
-        let mut end = start;
-        let mut bytes = 0;
-        while end < page.items.len() && end - start < EVENT_OBJECTS {
-            let size = page.items[end].body.len() + 1;
-            if end > start && bytes + size > EVENT_BYTES {
-                break;
-            }
-            bytes += size;
-            end += 1;
-        }
-        let objects = &page.items[start..end];
-        let last = objects.last()?;
-        self.position = Cursor(last.date_added.micros());
-        let more = end < page.items.len() || page.more;
-        let event = render_event(&self.event_id(), objects, more, bytes);
-        self.objects_sent += objects.len() as u64;
+        let (page, i) = self.page.take()?;
+        let event = page.events.get(i)?;
+        self.position = event.position;
+        self.objects_sent += event.objects as u64;
+        let bytes = event.bytes.clone();
         let metrics = &self.state.metrics;
         metrics
             .stream_events
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Some(at) = self.woken_at {
+        if let Some(at) = self.shared.woken_at.get() {
             metrics.observe_delivery(at.elapsed().as_secs_f64());
         }
-        if end < page.items.len() {
-            self.page = Some((page, end));
+        if i + 1 < page.events.len() {
+            self.page = Some((page, i + 1));
         } else if !page.more {
-            self.woken_at = None;
+            self.shared.woken_at.set(None);
         }
-        Some(event)
+        Some(bytes)
     }
 
-    fn event_id(&self) -> String {
+    fn event_id(&self, position: Cursor) -> String {
         cursor_token::encode(
             &self.state.cursor_key,
-            self.position,
+            position,
             &Binding {
                 endpoint: "stream",
                 collection: &self.access.collection().id.to_string(),
@@ -500,6 +625,40 @@ impl Drop for Feed {
             detail: self.shared.end.get().map(|e| format!("{e:?}")),
             ..crate::store::AuditEvent::now("poll-stream", "ok")
         });
+    }
+}
+
+/// A page as events of at most `EVENT_OBJECTS` objects and, unless one
+/// object alone is larger, `EVENT_BYTES`; `id` names the position after an
+/// event's last object.
+fn render_page(page: &Page<StoredObject>, id: impl Fn(Cursor) -> String) -> Rendered {
+    let mut events = Vec::new();
+    let mut start = 0;
+    while start < page.items.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < page.items.len() && end - start < EVENT_OBJECTS {
+            let size = page.items[end].body.len() + 1;
+            if end > start && bytes + size > EVENT_BYTES {
+                break;
+            }
+            bytes += size;
+            end += 1;
+        }
+        let objects = &page.items[start..end];
+        let Some(last) = objects.last() else { break };
+        let position = Cursor(last.date_added.micros());
+        let more = end < page.items.len() || page.more;
+        events.push(RenderedEvent {
+            bytes: render_event(&id(position), objects, more, bytes),
+            position,
+            objects: objects.len(),
+        });
+        start = end;
+    }
+    Rendered {
+        events,
+        more: page.more,
     }
 }
 
@@ -546,6 +705,7 @@ fn watch(
 ) {
     actix_rt::spawn(async move {
         let slow_after = gate.state.streams.settings.slow_after;
+        let max_lag = gate.state.streams.settings.max_lag;
         let mut tick = tokio::time::interval(CHECK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -560,7 +720,7 @@ fn watch(
                     shared.finish(End::Gone);
                 } else if let Err(end) = gate.check() {
                     shared.finish(end);
-                } else if shared.owed_for() >= slow_after {
+                } else if shared.owed_for() >= slow_after || shared.behind_for() >= max_lag {
                     gate.state
                         .metrics
                         .streams_slow
@@ -582,7 +742,7 @@ fn watch(
 }
 
 /// Whether the reader has closed its side (or reset) the connection.
-fn peer_closed(socket: &std::net::TcpStream) -> bool {
+pub fn peer_closed(socket: &std::net::TcpStream) -> bool {
     // The socket is non-blocking (the server's own flag, shared by the
     // duplicate): an open, quiet connection answers WouldBlock.
     let mut byte = [0u8; 1];
@@ -663,7 +823,6 @@ pub async fn stream(
         position: Cursor(i64::MIN),
         page: None,
         ask: true,
-        woken_at: None,
         heartbeat: Box::pin(tokio::time::sleep(state.streams.settings.heartbeat)),
         started: false,
         objects_sent: 0,
@@ -723,6 +882,120 @@ mod tests {
         assert_eq!(envelope["objects"][0]["a"], 1);
         // The escaped line break inside the string is untouched.
         assert_eq!(envelope["objects"][1]["b"], "x\ny");
+    }
+
+    fn stored(micros: i64, body: String) -> StoredObject {
+        StoredObject {
+            date_added: crate::model::Timestamp::from_micros(micros),
+            ..object(&body)
+        }
+    }
+
+    #[test]
+    fn a_page_is_rendered_into_events_that_never_split_an_object() {
+        // 150 small objects: two events, 100 then 50; the page says more.
+        let items: Vec<StoredObject> = (1..=150)
+            .map(|i| stored(i, format!("{{\"n\":{i}}}")))
+            .collect();
+        let page = Page {
+            items,
+            more: true,
+            last_key: Some(Cursor(150)),
+        };
+        let rendered = render_page(&page, |p| format!("at{}", p.0));
+        assert!(rendered.more);
+        let counts: Vec<usize> = rendered.events.iter().map(|e| e.objects).collect();
+        assert_eq!(counts, [100, 50]);
+        assert_eq!(rendered.events[0].position, Cursor(100));
+        assert_eq!(rendered.events[1].position, Cursor(150));
+        assert!(rendered.events[0].bytes.starts_with(b"id: at100\n"));
+        // Large objects: one event stays under EVENT_BYTES unless one object alone is larger.
+        let big = "x".repeat(EVENT_BYTES / 2);
+        let items = vec![
+            stored(1, format!("{{\"d\":\"{big}\"}}")),
+            stored(2, format!("{{\"d\":\"{big}\"}}")),
+            stored(3, format!("{{\"d\":\"{}\"}}", "y".repeat(EVENT_BYTES * 2))),
+        ];
+        let page = Page {
+            items,
+            more: false,
+            last_key: Some(Cursor(3)),
+        };
+        let rendered = render_page(&page, |p| p.0.to_string());
+        let counts: Vec<usize> = rendered.events.iter().map(|e| e.objects).collect();
+        assert_eq!(counts, [1, 1, 1]);
+        assert!(!rendered.more);
+        let last = std::str::from_utf8(&rendered.events[2].bytes).unwrap();
+        assert!(last.contains("\"more\":false"));
+        let first = std::str::from_utf8(&rendered.events[0].bytes).unwrap();
+        assert!(first.contains("\"more\":true"));
+    }
+
+    fn render_key(member: &str, after: i64) -> RenderKey {
+        RenderKey {
+            collection: CollectionId::parse("3f1e2a8c-1111-4a0b-9c0d-000000000001").unwrap(),
+            member: member.into(),
+            filter: String::new(),
+            after,
+        }
+    }
+
+    #[test]
+    fn streams_at_the_same_position_share_one_render_and_the_cache_is_bounded() {
+        let mut renders = VecDeque::new();
+        let a = shared_render(&mut renders, render_key("m", 5), 1);
+        assert!(Arc::ptr_eq(
+            &a,
+            &shared_render(&mut renders, render_key("m", 5), 1)
+        ));
+        // Another position or another member (event ids are bound to it): another render.
+        assert!(!Arc::ptr_eq(
+            &a,
+            &shared_render(&mut renders, render_key("m", 6), 1)
+        ));
+        assert!(!Arc::ptr_eq(
+            &a,
+            &shared_render(&mut renders, render_key("n", 5), 1)
+        ));
+        // A later wake-up renders again and forgets the older renders ...
+        let b = shared_render(&mut renders, render_key("m", 5), 2);
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert_eq!(renders.len(), 1);
+        // ... which a stream that saw the older wake-up reuses.
+        assert!(Arc::ptr_eq(
+            &b,
+            &shared_render(&mut renders, render_key("m", 5), 1)
+        ));
+        // Bounded in count ...
+        for i in 0..(SHARED_RENDERS as i64 * 2) {
+            shared_render(&mut renders, render_key("m", i), 2);
+        }
+        assert_eq!(renders.len(), SHARED_RENDERS);
+        // ... and in bytes (the newest is kept whatever its size).
+        let mut huge = |after| {
+            let cell = shared_render(&mut renders, render_key("m", after), 2);
+            cell.set(Arc::new(Rendered {
+                events: vec![RenderedEvent {
+                    bytes: Bytes::from(vec![b'x'; SHARED_RENDER_BYTES / 2 + 1]),
+                    position: Cursor(after),
+                    objects: 1,
+                }],
+                more: false,
+            }))
+            .unwrap();
+        };
+        huge(-1);
+        huge(-2);
+        huge(-3);
+        let held: usize = renders
+            .iter()
+            .filter_map(|(_, _, c)| c.get())
+            .map(|r| r.bytes())
+            .sum();
+        assert!(
+            held <= SHARED_RENDER_BYTES + SHARED_RENDER_BYTES / 2 + 1,
+            "{held}"
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@ mod clients;
 mod community;
 mod concurrency;
 mod conformance;
+mod console;
+mod console_live;
 mod errors;
 mod filters;
 mod helpers;

@@ -1823,7 +1823,7 @@ async fn every_sh_block_of_the_readme_runs_as_written_after_the_quick_start() {
             let streaming = line.starts_with("curl -N ") || line.starts_with("breakwater follow ");
             let line = if streaming {
                 format!(
-                    "{line} > stream.out &\npid=$!\nsleep 3\nkill -0 $pid || wait $pid\n# curl runs under the shell function: stop it too.\npkill -P $pid || true\nkill $pid\ncat stream.out"
+                    "{line} > stream.out &\npid=$!\nsleep 3\nkill -0 $pid || wait $pid\n# curl runs under the shell function: stop it too (the job may end\n# with it, before the kill below).\npkill -P $pid || true\nkill $pid 2>/dev/null || true\ncat stream.out"
                 )
             } else {
                 line
@@ -1907,4 +1907,56 @@ async fn every_sh_block_of_the_readme_runs_as_written_after_the_quick_start() {
     );
     assert!(root.join("handover/evergreen-line/CONNECT.txt").is_file());
     assert!(root.join("breakwater-backup.db").is_file());
+}
+
+#[tokio::test]
+async fn api_root_names_that_the_servers_own_paths_take_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    init(&dir);
+    for name in breakwater::app::FIXED_PATHS {
+        let out = cli(&dir, &["api-roots", "add", name, "--title", "x"]);
+        assert_eq!(
+            error_line(&out),
+            format!(
+                "'{name}' is a path the server serves itself (/{name}/); choose another name for the API root"
+            )
+        );
+    }
+    let roots = cli_json(&dir, &["api-roots", "list", "--json"]);
+    assert_eq!(roots.as_array().unwrap().len(), 1, "{roots}");
+    // Nor through the configuration's `api_root`.
+    let config = config_of(&dir);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("api_root = \"crc\"", "api_root = \"console\""),
+    )
+    .unwrap();
+    let out = cli(&dir, &["api-roots", "list"]);
+    assert!(
+        error_line(&out).contains("api_root: 'console' is a path the server serves itself"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // Each of those names is a path the server really serves (so the list
+    // is not stale), while an unknown first segment is an unknown API root.
+    let app = spawn_app();
+    for name in breakwater::app::FIXED_PATHS {
+        let r = app
+            .operator
+            .send(app.operator.http.get(format!("{}/{name}/", app.base())))
+            .await;
+        assert_ne!(r.status, 404, "/{name}/: {}", r.text);
+    }
+    let r = app
+        .operator
+        .send(
+            app.operator
+                .http
+                .get(format!("{}/no-such-root/", app.base())),
+        )
+        .await;
+    assert_eq!(r.status, 404);
 }

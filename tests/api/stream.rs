@@ -34,6 +34,8 @@ pub(crate) struct Event {
     pub(crate) id: String,
     more: bool,
     pub(crate) objects: Vec<Value>,
+    /// The event as sent.
+    raw: String,
 }
 
 /// What a block of the stream was.
@@ -135,6 +137,7 @@ fn parse_block(text: &str) -> Block {
                 id: id.expect("every event has an id"),
                 more: envelope["more"].as_bool().expect("more"),
                 objects: envelope["objects"].as_array().cloned().unwrap_or_default(),
+                raw: text.to_string(),
             })
         }
     }
@@ -553,7 +556,9 @@ fn bulky(name: &str, kib: usize) -> Value {
 async fn a_slow_subscriber_is_cut_and_resumes_while_a_fast_one_is_not_harmed() {
     let app = spawn_app_with(|c| {
         c.push.slow_subscriber_seconds = 2;
-        // The push stream's own cut, not the connection send timeout.
+        // The idle reader's cut, not the lagging one's nor the connection
+        // send timeout.
+        c.push.max_lag_seconds = 3600;
         c.limits.send_timeout_secs = 3600;
     });
     let (reader, writer) = reader_and_writer(&app);
@@ -601,6 +606,104 @@ async fn a_slow_subscriber_is_cut_and_resumes_while_a_fast_one_is_not_harmed() {
     assert_eq!(
         metric(&app, "breakwater_push_slow_disconnects_total").await,
         1.0
+    );
+}
+
+#[tokio::test]
+async fn a_subscriber_that_falls_behind_while_following_live_is_cut_and_resumes_exactly() {
+    let app = spawn_app_with(|c| {
+        // The lagging reader's cut alone: it never stops taking.
+        c.push.max_lag_seconds = 2;
+        c.push.slow_subscriber_seconds = 3600;
+        c.limits.send_timeout_secs = 3600;
+    });
+    let (reader, writer) = reader_and_writer(&app);
+    let url = stream_url(&app, Tier::Green);
+    let objects_url = app.objects_url(Tier::Green);
+    let mut lagging = Stream::open(&reader, &url, None).await;
+
+    // ~24 MiB in 256 KiB objects: one object per event.
+    let batches: Vec<Vec<Value>> = (0..6)
+        .map(|e| {
+            (0..16)
+                .map(|i| bulky(&format!("replay {e}.{i}"), 256))
+                .collect()
+        })
+        .collect();
+    let pushed: Vec<String> = batches.iter().flat_map(|b| ids(b)).collect();
+    for batch in batches {
+        writer.push(&objects_url, batch).await;
+    }
+    // The reader never stops taking, but takes an event only every 100 ms:
+    // about 2.5 MB/s, ten seconds for the whole backlog, so it falls further
+    // and further behind the writes it was following live.
+    let mut received = Vec::new();
+    let mut last = None;
+    while metric(&app, "breakwater_push_slow_disconnects_total").await < 1.0 {
+        let event = lagging
+            .event()
+            .await
+            .expect("the stream ended before it was counted as slow");
+        received.extend(event.objects);
+        last = Some(event.id);
+        assert!(
+            received.len() < pushed.len(),
+            "the lagging reader was not cut"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Cut: what was already on its way still arrives, then the stream ends.
+    while let Some(event) = lagging.event().await {
+        received.extend(event.objects);
+        last = Some(event.id);
+    }
+    assert!(
+        received.len() < pushed.len(),
+        "the lagging reader was not cut"
+    );
+    // It resumes from its last event id with nothing lost or repeated.
+    let mut resumed = Stream::open(&reader, &url, last.as_deref()).await;
+    let (rest, _) = resumed.objects(pushed.len() - received.len()).await;
+    received.extend(rest);
+    assert_eq!(ids(&received), pushed);
+}
+
+#[tokio::test]
+async fn subscribers_at_the_same_position_share_byte_identical_events_rendered_once() {
+    let app = spawn_app();
+    let (reader, writer) = reader_and_writer(&app);
+    let url = stream_url(&app, Tier::Green);
+    let objects_url = app.objects_url(Tier::Green);
+    // Something to start after: every stream opened now starts at its key.
+    writer.push(&objects_url, vec![indicator("before")]).await;
+    const STREAMS: usize = 8;
+    let mut streams = Vec::new();
+    for _ in 0..STREAMS {
+        streams.push(Stream::open(&reader, &url, None).await);
+    }
+    let sent = metric(&app, "breakwater_push_events_total").await;
+    let rendered = metric(&app, "breakwater_push_events_rendered_total").await;
+
+    let batch = vec![malware("one"), malware("two"), indicator("three")];
+    let pushed = ids(&batch);
+    writer.push(&objects_url, batch).await;
+    let mut events = Vec::new();
+    for stream in &mut streams {
+        let event = stream.event().await.expect("an event");
+        assert_eq!(ids(&event.objects), pushed);
+        events.push(event.raw);
+    }
+    assert!(events.iter().all(|e| *e == events[0]), "{events:#?}");
+    wait_for_metric(&app, "breakwater_push_events_total", |v| {
+        v == sent + STREAMS as f64
+    })
+    .await;
+    // One rendering for all of them (two if a second wake-up, e.g. the
+    // probe's, raced the first one's readers).
+    let renders = metric(&app, "breakwater_push_events_rendered_total").await - rendered;
+    assert!(
+        (1.0..=2.0).contains(&renders),
+        "{renders} renders for {STREAMS} streams"
     );
 }
 

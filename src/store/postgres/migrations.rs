@@ -9,6 +9,7 @@ use crate::store::{StoreError, StoreResult};
 const MIGRATIONS: &[&str] = &[
     include_str!("schema/0001_init.sql"),
     include_str!("schema/0002_collection_deletion.sql"),
+    include_str!("schema/0003_console.sql"),
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -70,6 +70,13 @@
 //!   are finished by whichever transaction locks their status row first;
 //!   the others find it completed. Every node sweeps for envelopes whose
 //!   writer died (`kill -9`) and finishes them, as does a restart.
+//! - **The console's read models** (counts, labels, edges, activity and
+//!   refusal rollups; `console.rs`, schema 3) are written in the transaction
+//!   of the rows they summarise, by the writer for new object versions and
+//!   by triggers for the rest, so every node's console shows the same
+//!   figures. Object counts change under the collection's lock; a batch of
+//!   audit events upserts its rollup rows in key order, so nodes flushing
+//!   at once queue for a row rather than deadlock.
 //! - **Statuses, audit, `next` tokens** live in the database: any node reads
 //!   any status, the audit log is one table read in time order, and the
 //!   token key is one row.
@@ -87,6 +94,7 @@
 mod audit;
 mod committer;
 pub mod connect;
+mod console;
 mod copy;
 mod listener;
 mod members;
@@ -895,6 +903,65 @@ impl Store for PgStore {
         // What this node queued is part of the log it shows.
         self.inner.flush_audits()?;
         self.inner.read(async |db| audit::query(db, query).await)
+    }
+
+    fn type_counts(&self, collections: &[CollectionId]) -> StoreResult<Vec<TypeCount>> {
+        self.console_type_counts(collections)
+    }
+
+    fn activity(&self, query: &ActivityQuery) -> StoreResult<Vec<ActivityBucket>> {
+        self.console_activity(query)
+    }
+
+    fn refusals(&self, query: &RefusalQuery) -> StoreResult<Vec<RefusalCount>> {
+        self.console_refusals(query)
+    }
+
+    fn browse_objects(
+        &self,
+        collection: CollectionId,
+        filter: &BrowseFilter,
+        before: Option<Cursor>,
+        limit: usize,
+        budget: usize,
+    ) -> StoreResult<ScanPage<ObjectSummary, Cursor>> {
+        self.console_browse(collection, filter, before, limit, budget)
+    }
+
+    fn locate_objects(
+        &self,
+        collections: &[CollectionId],
+        ids: &[String],
+    ) -> StoreResult<Vec<ObjectSummary>> {
+        self.console_locate(collections, ids)
+    }
+
+    fn edges(
+        &self,
+        collections: &[CollectionId],
+        object_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Edge>> {
+        self.console_edges(collections, object_id, limit)
+    }
+
+    fn statuses_page(
+        &self,
+        member: Option<&str>,
+        before: Option<&StatusCursor>,
+        limit: usize,
+    ) -> StoreResult<ScanPage<StatusSummary, StatusCursor>> {
+        self.console_statuses(member, before, limit)
+    }
+
+    fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        before: Option<AuditCursor>,
+        limit: usize,
+        budget: usize,
+    ) -> StoreResult<ScanPage<AuditRecord, AuditCursor>> {
+        self.console_audit(filter, before, limit, budget)
     }
 
     fn watch_objects(&self, wake: ObjectsWake) -> StoreResult<bool> {

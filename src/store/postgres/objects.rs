@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
+use super::console;
 use super::pool::Db;
 use super::sql;
 use crate::model::{CollectionId, Timestamp};
@@ -422,8 +423,16 @@ async fn insert_rows<C: GenericClient>(
         let mut firsts = Vec::with_capacity(chunk.len());
         let mut lasts = Vec::with_capacity(chunk.len());
         let mut bodies = Vec::with_capacity(chunk.len());
+        let mut index = console::Index::default();
         for row in chunk {
             let (lo, hi) = ends[row.object.id.as_str()];
+            index.add(
+                row.date_added,
+                &row.object.id,
+                &row.object.object_type,
+                &row.object.body,
+                row.version == hi,
+            );
             added.push(row.date_added);
             ids.push(row.object.id.as_str());
             types.push(row.object.object_type.as_str());
@@ -447,9 +456,11 @@ async fn insert_rows<C: GenericClient>(
                 &firsts,
                 &lasts,
                 &bodies,
+                &index.creators,
             ],
         )
         .await?;
+        index.write(db, collection.0).await?;
     }
     Ok(())
 }
@@ -475,6 +486,10 @@ pub async fn insert_as_is<C: GenericClient>(
             let firsts: Vec<bool> = chunk.iter().map(|r| r.is_first).collect();
             let lasts: Vec<bool> = chunk.iter().map(|r| r.is_last).collect();
             let bodies: Vec<&str> = chunk.iter().map(|r| r.body.as_str()).collect();
+            let mut index = console::Index::default();
+            for r in chunk {
+                index.add(r.date_added, &r.id, &r.object_type, &r.body, r.is_last);
+            }
             db.execute(
                 sql::OBJECT_INSERT_MANY,
                 &[
@@ -488,9 +503,11 @@ pub async fn insert_as_is<C: GenericClient>(
                     &firsts,
                     &lasts,
                     &bodies,
+                    &index.creators,
                 ],
             )
             .await?;
+            index.write(db, collection).await?;
         }
     }
     Ok(())

@@ -106,9 +106,9 @@ pub const OBJECT_CLEAR_FIRST: &str = "UPDATE objects SET is_first = false WHERE 
 pub const OBJECT_CLEAR_LAST: &str = "UPDATE objects SET is_last = false WHERE collection_id = $1 AND object_id = ANY($2) AND is_last";
 pub const OBJECT_INSERT_MANY: &str =
     "INSERT INTO objects (collection_id, date_added, object_id, object_type,
-        version, version_text, spec_version, is_first, is_last, body)
+        version, version_text, spec_version, is_first, is_last, body, created_by)
      SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[],
-        $7::text[], $8::boolean[], $9::boolean[], $10::text[])";
+        $7::text[], $8::boolean[], $9::boolean[], $10::text[], $11::text[])";
 /// The first of `n` consecutive date_added values, all later than any value
 /// taken before, by any node (see the schema).
 pub const TAKE_ADDED: &str = "SELECT breakwater_take_added($1)";

@@ -418,3 +418,136 @@ fn aborted_transactions_read_as_busy() {
         assert!(matches!(e, StoreError::Busy), "{e}");
     }
 }
+
+/// A schema-2 database with data gains the console's read models on
+/// upgrade, including from a body PostgreSQL cannot take apart as JSON.
+#[test]
+fn upgrading_fills_the_console_read_models_from_existing_rows() {
+    let Some(db) = database() else { return };
+    let c = "5e0f9a4e-4a6b-4c39-9d2e-2b7c1f0d3a11";
+    let script = format!(
+        r#"{init}
+        {deletion}
+        CREATE TABLE breakwater_schema (id integer PRIMARY KEY CHECK (id = 1), version bigint NOT NULL);
+        INSERT INTO breakwater_schema (id, version) VALUES (1, 2);
+        INSERT INTO members (name, sector, clearance, created) VALUES ('m', 'rail', 'red', 0);
+        INSERT INTO api_roots (name, title, max_content_length, is_default) VALUES ('crc', 't', 1000, true);
+        INSERT INTO collections (id, api_root, title, tier, created) VALUES ('{c}', 'crc', 'c', 'green', 0);
+        INSERT INTO objects VALUES ('{c}', 10, 'indicator--1', 'indicator', 1, 'v', '2.1', true, true,
+            '{{"labels":["port"],"created_by_ref":"identity--a","name":"i"}}');
+        INSERT INTO objects VALUES ('{c}', 11, 'relationship--1', 'relationship', 1, 'v', '2.1', true, true,
+            '{{"source_ref":"indicator--1","target_ref":"campaign--1","relationship_type":"indicates"}}');
+        INSERT INTO objects VALUES ('{c}', 12, 'sighting--1', 'sighting', 1, 'v', '2.1', true, true,
+            '{{"sighting_of_ref":"indicator--1","where_sighted_refs":["identity--b", 3]}}');
+        INSERT INTO objects VALUES ('{c}', 13, 'note--1', 'note', 1, 'v', '2.1', true, true,
+            '{{"labels":["port"],"content":"\u0000"}}');
+        INSERT INTO statuses VALUES ('s', 'crc', '{c}', 'm', 0, 7200000000, 5, 3, 2, 0,
+            '{{"successes":[],"failures":[{{"id":"x","version":"v","message":"object is marked red"}},{{"id":"y","version":"v","message":"indicator.pattern: bad"}}],"pendings":[]}}', NULL);
+        INSERT INTO audit (at, member, action, collection, objects, outcome, detail)
+            VALUES (7200000000, 'm', 'push', '{c}', 5, 'partial', 'status s: 3 stored, 2 refused');
+        INSERT INTO audit (at, member, action, collection, objects, outcome)
+            VALUES (7200000001, 'm', 'poll-objects', '{c}', 9, 'ok');"#,
+        init = include_str!("schema/0001_init.sql"),
+        deletion = include_str!("schema/0002_collection_deletion.sql"),
+    );
+    db.server().admin_on(Some(&db.name), &script).unwrap();
+    let store = open(&db);
+    let c = crate::model::CollectionId::parse(c).unwrap();
+    let counts = store.type_counts(&[c]).unwrap();
+    assert_eq!(
+        counts.iter().map(|t| t.objects).sum::<u64>(),
+        4,
+        "{counts:?}"
+    );
+    let labelled = store
+        .browse_objects(
+            c,
+            &BrowseFilter {
+                label: Some("port".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+            100,
+        )
+        .unwrap();
+    // The note's body holds \u0000: it is counted, not labelled.
+    assert_eq!(labelled.items.len(), 1);
+    assert_eq!(labelled.items[0].name.as_deref(), Some("i"));
+    let by_creator = store
+        .browse_objects(
+            c,
+            &BrowseFilter {
+                creator: Some("identity--a".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+            100,
+        )
+        .unwrap();
+    assert_eq!(by_creator.items.len(), 1);
+    let mut edges: Vec<(String, String)> = store
+        .edges(&[c], "indicator--1", 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.target, e.edge_type))
+        .collect();
+    edges.sort();
+    assert_eq!(
+        edges,
+        vec![
+            ("campaign--1".to_string(), "indicates".to_string()),
+            ("indicator--1".to_string(), "sighting-of".to_string()),
+        ]
+    );
+    assert_eq!(store.edges(&[c], "identity--b", 10).unwrap().len(), 1);
+    let pushes = store
+        .activity(&ActivityQuery {
+            granularity: Granularity::Hour,
+            since: Timestamp::from_micros(0),
+            action: Activity::Push,
+            collections: None,
+            member: None,
+        })
+        .unwrap();
+    assert_eq!(pushes.len(), 1);
+    assert_eq!(
+        (
+            pushes[0].period,
+            pushes[0].sector.as_str(),
+            pushes[0].objects,
+            pushes[0].refused
+        ),
+        (2, "rail", 3, 2)
+    );
+    let polls = store
+        .activity(&ActivityQuery {
+            granularity: Granularity::Day,
+            since: Timestamp::from_micros(0),
+            action: Activity::Poll,
+            collections: None,
+            member: Some("m".into()),
+        })
+        .unwrap();
+    assert_eq!(polls[0].objects, 9);
+    let mut refusals: Vec<(String, u64)> = store
+        .refusals(&RefusalQuery {
+            since: Timestamp::from_micros(0),
+            collections: Some(vec![c]),
+            member: None,
+            limit: 10,
+        })
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.reason, r.objects))
+        .collect();
+    refusals.sort();
+    assert_eq!(
+        refusals,
+        vec![
+            ("invalid indicator.pattern".to_string(), 1),
+            ("marking stricter than the collection's tier".to_string(), 1),
+        ]
+    );
+}

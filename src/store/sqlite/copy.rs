@@ -251,6 +251,13 @@ impl Portable for SqliteStore {
                     }
                     _ => StoreError::Sqlite(e),
                 })?;
+                super::console::index_object(
+                    tx,
+                    &o.collection.to_string(),
+                    o.date_added,
+                    (&o.id, &o.object_type, &o.body),
+                    o.is_last,
+                )?;
             }
             Ok(())
         })

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema/0001_init.sql"),
     include_str!("schema/0002_objects_rowid.sql"),
     include_str!("schema/0003_collection_deletion.sql"),
+    include_str!("schema/0004_console.sql"),
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

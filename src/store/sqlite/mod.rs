@@ -1,6 +1,7 @@
 //! SQLite backend: WAL, one writer thread, a pool of read-only connections.
 
 pub mod backup;
+mod console;
 mod copy;
 mod maintenance;
 mod migrations;
@@ -993,6 +994,65 @@ impl Store for SqliteStore {
                 },
             )
         })
+    }
+
+    fn type_counts(&self, collections: &[CollectionId]) -> StoreResult<Vec<TypeCount>> {
+        self.console_type_counts(collections)
+    }
+
+    fn activity(&self, query: &ActivityQuery) -> StoreResult<Vec<ActivityBucket>> {
+        self.console_activity(query)
+    }
+
+    fn refusals(&self, query: &RefusalQuery) -> StoreResult<Vec<RefusalCount>> {
+        self.console_refusals(query)
+    }
+
+    fn browse_objects(
+        &self,
+        collection: CollectionId,
+        filter: &BrowseFilter,
+        before: Option<Cursor>,
+        limit: usize,
+        budget: usize,
+    ) -> StoreResult<ScanPage<ObjectSummary, Cursor>> {
+        self.console_browse(collection, filter, before, limit, budget)
+    }
+
+    fn locate_objects(
+        &self,
+        collections: &[CollectionId],
+        ids: &[String],
+    ) -> StoreResult<Vec<ObjectSummary>> {
+        self.console_locate(collections, ids)
+    }
+
+    fn edges(
+        &self,
+        collections: &[CollectionId],
+        object_id: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Edge>> {
+        self.console_edges(collections, object_id, limit)
+    }
+
+    fn statuses_page(
+        &self,
+        member: Option<&str>,
+        before: Option<&StatusCursor>,
+        limit: usize,
+    ) -> StoreResult<ScanPage<StatusSummary, StatusCursor>> {
+        self.console_statuses(member, before, limit)
+    }
+
+    fn audit_page(
+        &self,
+        filter: &AuditFilter,
+        before: Option<AuditCursor>,
+        limit: usize,
+        budget: usize,
+    ) -> StoreResult<ScanPage<AuditRecord, AuditCursor>> {
+        self.console_audit(filter, before, limit, budget)
     }
 }
 
