@@ -21,7 +21,7 @@ use breakwater::app::{Application, open_exchange};
 use breakwater::config::Config;
 use breakwater::model::{CollectionId, Tier, Timestamp};
 use breakwater::setup::{self, InitOptions};
-use breakwater::store::{AuditEvent, IngestBatch, NewMember, NewObject, Store};
+use breakwater::store::{AuditEvent, IngestBatch, NewMember, NewObject};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -151,6 +151,7 @@ fn build(n: u64) -> (Config, Targets) {
         data_dir: dir.clone(),
         listen: "127.0.0.1:0".parse().unwrap(),
         hosts: vec![],
+        database: None,
     })
     .expect("init");
     let config = Config::load(&report.config).expect("config");

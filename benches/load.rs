@@ -32,6 +32,12 @@
 //!   (ingest, poll, get, mixed, envelope, matched, push).
 //! - `BREAKWATER_BENCH_PUSH_SUBSCRIBERS=N`, `BREAKWATER_BENCH_PUSH_RATE=N`:
 //!   the push scenario's subscribers (default 1,000) and objects/s (1,000).
+//! - `BREAKWATER_BENCH_DATABASE=postgres://...`: the server on PostgreSQL (an
+//!   existing, empty database) instead of its SQLite file; the database's
+//!   CPU is reported beside the server's.
+//! - `BREAKWATER_BENCH_NODES=N`: N servers on that database (the same data
+//!   directory on N ports); the workers of a scenario take turns, worker i
+//!   talking to node i mod N, and "server CPU" is all nodes together.
 //! - `BREAKWATER_BENCH_PUSH_THREADS=N`: worker threads of the push
 //!   scenario's own multi-threaded runtime (default: the machine's cores).
 //!
@@ -70,6 +76,8 @@ struct Settings {
     scale: f64,
     only: Option<Vec<String>>,
     medallion: bool,
+    database: Option<String>,
+    nodes: usize,
 }
 
 impl Settings {
@@ -84,6 +92,14 @@ impl Settings {
                 .ok()
                 .map(|v| v.split(',').map(|s| s.trim().to_string()).collect()),
             medallion: std::env::var_os("BREAKWATER_BENCH_NO_MEDALLION").is_none(),
+            database: std::env::var("BREAKWATER_BENCH_DATABASE")
+                .ok()
+                .filter(|d| !d.is_empty()),
+            nodes: std::env::var("BREAKWATER_BENCH_NODES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|n: &usize| *n >= 1)
+                .unwrap_or(1),
         }
     }
     fn count(&self, n: usize) -> usize {
@@ -281,6 +297,41 @@ fn reset_peak(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
 }
 
+/// The breakwater nodes of this run: a meter on the first counts them all.
+static NODE_PIDS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+/// Whether the nodes use PostgreSQL: meters then also count its processes.
+static ON_POSTGRES: AtomicBool = AtomicBool::new(false);
+
+/// CPU ticks of the server measured by `pid`: every node when it is the
+/// first node.
+fn server_ticks(pid: u32) -> u64 {
+    let nodes = NODE_PIDS.lock().unwrap().clone();
+    if nodes.first() == Some(&pid) {
+        nodes.iter().map(|p| cpu_ticks(&p.to_string())).sum()
+    } else {
+        cpu_ticks(&pid.to_string())
+    }
+}
+
+/// CPU ticks of every `postgres` process on the machine (the server and
+/// its backends; backends that end during a scenario are not counted).
+fn database_ticks() -> u64 {
+    if !ON_POSTGRES.load(Ordering::Relaxed) {
+        return 0;
+    }
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.parse::<u32>().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            (comm.trim() == "postgres").then(|| cpu_ticks(&name))
+        })
+        .sum()
+}
+
 /// utime + stime of a process, in clock ticks.
 fn cpu_ticks(pid: &str) -> u64 {
     let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -368,6 +419,7 @@ struct Meter {
     started: Instant,
     server_ticks: u64,
     own_ticks: u64,
+    db_ticks: u64,
     tick: f64,
 }
 
@@ -377,8 +429,9 @@ impl Meter {
         Meter {
             pid,
             started: Instant::now(),
-            server_ticks: cpu_ticks(&pid.to_string()),
+            server_ticks: server_ticks(pid),
             own_ticks: cpu_ticks("self"),
+            db_ticks: database_ticks(),
             tick,
         }
     }
@@ -393,7 +446,8 @@ impl Meter {
     ) -> Row {
         let wall = self.started.elapsed().as_secs_f64();
         let server_cpu =
-            (cpu_ticks(&self.pid.to_string()) - self.server_ticks) as f64 / self.tick / wall;
+            server_ticks(self.pid).saturating_sub(self.server_ticks) as f64 / self.tick / wall;
+        let db_cpu = database_ticks().saturating_sub(self.db_ticks) as f64 / self.tick / wall;
         let own_cpu = (cpu_ticks("self") - self.own_ticks) as f64 / self.tick / wall;
         let peak = proc_status_kib(self.pid, "VmHWM:").unwrap_or(0) as f64 / 1024.0;
         let rss = proc_status_kib(self.pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0;
@@ -416,7 +470,7 @@ impl Meter {
             errors: out.errors,
         };
         println!(
-            "{:<10} {:<22} {:>9.0} {:<5} | {:>7} req {:>8} obj in {:>5.1} s | latency ms p50 {:>7.2} p90 {:>7.2} p99 {:>7.2} max {:>8.2} | server RSS peak {:>6.1} MiB now {:>6.1} MiB | CPU server {:.2} loader {:.2} cores | errors {}{}",
+            "{:<10} {:<22} {:>9.0} {:<5} | {:>7} req {:>8} obj in {:>5.1} s | latency ms p50 {:>7.2} p90 {:>7.2} p99 {:>7.2} max {:>8.2} | server RSS peak {:>6.1} MiB now {:>6.1} MiB | CPU server {:.2} loader {:.2}{} cores | errors {}{}",
             target,
             scenario,
             rate,
@@ -432,6 +486,11 @@ impl Meter {
             rss,
             server_cpu,
             own_cpu,
+            if ON_POSTGRES.load(Ordering::Relaxed) {
+                format!(" postgres {db_cpu:.2}")
+            } else {
+                String::new()
+            },
             out.errors,
             if out.note.is_empty() {
                 String::new()
@@ -557,14 +616,21 @@ fn encode_query_value(v: &str) -> String {
 
 const LATE: &str = "no answer by the scenario's hard deadline";
 
+/// Worker `worker`'s URL: with several nodes, `urls` lists one per node
+/// (separated by `|`) and workers take turns.
+fn node_url(urls: &str, worker: usize) -> String {
+    let nodes: Vec<&str> = urls.split('|').collect();
+    nodes[worker % nodes.len()].to_string()
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(300).collect()
 }
 
 async fn ingest(target: &Target, url: &str, concurrency: usize, budget: Arc<Budget>) -> Outcome {
-    run_workers(concurrency, |_| {
+    run_workers(concurrency, |worker| {
         let target = target.clone();
-        let url = url.to_string();
+        let url = node_url(url, worker);
         let budget = budget.clone();
         async move {
             let client = target.client();
@@ -599,6 +665,7 @@ async fn large_envelope(
     let (body, _) = envelope(n);
     let size = body.len();
     let client = target.client();
+    let (url, status_url) = (&node_url(url, 0), &node_url(status_url, 0));
     let started = Instant::now();
     let mut status = match post_for_status(target, &client, url, body).await {
         Ok(s) => s,
@@ -658,9 +725,9 @@ async fn preload(target: &Target, url: &str, total: usize) -> anyhow::Result<Vec
     let envelopes = total.div_ceil(per);
     let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(total)));
     let next = Arc::new(AtomicUsize::new(0));
-    let out = run_workers(2, |_| {
+    let out = run_workers(2, |worker| {
         let target = target.clone();
-        let url = url.to_string();
+        let url = node_url(url, worker);
         let ids = ids.clone();
         let next = next.clone();
         async move {
@@ -764,9 +831,9 @@ async fn poll(
     let walks = Arc::new(AtomicU64::new(0));
     let bad_walks = Arc::new(AtomicU64::new(0));
     let limit = PAGE.to_string();
-    let mut out = run_workers(concurrency, |_| {
+    let mut out = run_workers(concurrency, |worker| {
         let target = target.clone();
-        let url = url.to_string();
+        let url = node_url(url, worker);
         let budget = budget.clone();
         let walks = walks.clone();
         let bad_walks = bad_walks.clone();
@@ -828,7 +895,7 @@ async fn get_by_id(
 ) -> Outcome {
     run_workers(concurrency, |worker| {
         let target = target.clone();
-        let url = url.to_string();
+        let url = node_url(url, worker);
         let budget = budget.clone();
         let ids = ids.clone();
         async move {
@@ -873,7 +940,7 @@ async fn mixed(
     let hard = tokio::time::Instant::from_std(writer_budget.deadline + Duration::from_secs(30));
     let writer = {
         let target = target.clone();
-        let url = url.to_string();
+        let url = node_url(url, 0);
         let written = written.clone();
         let done = done.clone();
         tokio::spawn(async move {
@@ -904,9 +971,9 @@ async fn mixed(
     };
     let complete = Arc::new(AtomicU64::new(0));
     let limit = PAGE.to_string();
-    let mut readers = run_workers(pollers, |_| {
+    let mut readers = run_workers(pollers, |worker| {
         let target = target.clone();
-        let url = url.to_string();
+        let url = node_url(url, worker + 1);
         let written = written.clone();
         let done = done.clone();
         let complete = complete.clone();
@@ -1133,9 +1200,12 @@ async fn subscriber(
 
 /// `subscribers` live-push subscribers on one collection while `rate`
 /// objects/s are pushed. Runs on the caller's (multi-threaded) runtime.
+/// With several nodes, the subscribers are on the last and the pushes go to
+/// the first: every object crosses from node to node.
 async fn push(
     target: Target,
-    base: String,
+    push_base: String,
+    stream_base: String,
     collection: String,
     subscribers: usize,
     rate: usize,
@@ -1143,8 +1213,8 @@ async fn push(
 ) -> anyhow::Result<(Outcome, Duration)> {
     const PER_ENVELOPE: usize = 10;
     let target = &target;
-    let stream_url = format!("{base}collections/{collection}/stream/");
-    let objects_url = format!("{base}collections/{collection}/objects/");
+    let stream_url = format!("{stream_base}collections/{collection}/stream/");
+    let objects_url = format!("{push_base}collections/{collection}/objects/");
     let shared = Arc::new(PushShared {
         acknowledged: Default::default(),
         latency: Histogram::new(),
@@ -1155,7 +1225,14 @@ async fn push(
         done: AtomicBool::new(false),
     });
     let rss = |pid| proc_status_kib(pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0;
-    let before = rss(target.pid);
+    // The node the subscribers are on (the last one).
+    let stream_pid = NODE_PIDS
+        .lock()
+        .unwrap()
+        .last()
+        .copied()
+        .unwrap_or(target.pid);
+    let before = rss(stream_pid);
     // One client: each open stream holds its own connection.
     let client = target.client_with(None);
     let mut readers = tokio::task::JoinSet::new();
@@ -1180,7 +1257,7 @@ async fn push(
     }
     // Settle: the handshakes' transient allocations are returned.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle = rss(target.pid);
+    let idle = rss(stream_pid);
     println!(
         "{:<10} {:<22} {subscribers} streams opened in {:.1} s; server RSS {before:.1} MiB before, {idle:.1} MiB with them idle = {:.1} KiB per subscriber",
         target.name,
@@ -1287,9 +1364,10 @@ async fn push(
 
 struct Breakwater {
     _dir: tempfile::TempDir,
-    server: ServerProcess,
+    servers: Vec<ServerProcess>,
     target: Target,
-    base: String,
+    /// The API root's URL on each node.
+    bases: Vec<String>,
     /// Collection alias -> id.
     collections: Vec<(String, String)>,
 }
@@ -1304,12 +1382,21 @@ impl Breakwater {
             .clone()
     }
 
+    /// The collection's objects URL on every node, separated by `|` (see
+    /// [`node_url`]).
     fn objects_url(&self, alias: &str) -> String {
-        format!(
-            "{}collections/{}/objects/",
-            self.base,
+        self.on_nodes(&format!(
+            "collections/{}/objects/",
             self.collection_id(alias)
-        )
+        ))
+    }
+
+    fn on_nodes(&self, path: &str) -> String {
+        self.bases
+            .iter()
+            .map(|b| format!("{b}{path}"))
+            .collect::<Vec<_>>()
+            .join("|")
     }
 }
 
@@ -1347,6 +1434,8 @@ fn start_breakwater(
     bin: &Path,
     tmp_root: &Path,
     max_content_length: Option<u64>,
+    database: Option<&str>,
+    nodes: usize,
 ) -> anyhow::Result<Breakwater> {
     if !bin.exists() {
         bail!(
@@ -1360,9 +1449,13 @@ fn start_breakwater(
         .tempdir_in(tmp_root)?;
     let data = dir.path().join("data");
     let data_s = data.to_string_lossy().to_string();
+    let mut init = vec!["init", "--data-dir", &data_s, "--json"];
+    if let Some(url) = database {
+        init.extend(["--database", url]);
+        ON_POSTGRES.store(true, Ordering::Relaxed);
+    }
     let report: Value =
-        serde_json::from_str(&run_cli(bin, &["init", "--data-dir", &data_s, "--json"])?)
-            .context("init --json output")?;
+        serde_json::from_str(&run_cli(bin, &init)?).context("init --json output")?;
     let config = report["config"]
         .as_str()
         .ok_or_else(|| anyhow!("init report without config"))?
@@ -1423,34 +1516,41 @@ fn start_breakwater(
         collections.push((alias.to_string(), id));
     }
 
-    let log = std::fs::File::create(dir.path().join("server.log"))?;
-    let mut serve = Command::new(bin);
-    // The push scenario's subscribers all hold this one member's certificate.
-    serve.env("BREAKWATER_PUSH_MAX_STREAMS", "10000");
-    serve.env("BREAKWATER_PUSH_MAX_STREAMS_PER_MEMBER", "10000");
-    if let Some(limit) = max_content_length {
-        serve.env("BREAKWATER_MAX_CONTENT_LENGTH", limit.to_string());
+    let mut servers = Vec::new();
+    let mut ports = Vec::new();
+    for node in 0..nodes {
+        let log = std::fs::File::create(dir.path().join(format!("server-{node}.log")))?;
+        let mut serve = Command::new(bin);
+        // The push scenario's subscribers all hold this one member's certificate.
+        serve.env("BREAKWATER_PUSH_MAX_STREAMS", "10000");
+        serve.env("BREAKWATER_PUSH_MAX_STREAMS_PER_MEMBER", "10000");
+        if let Some(limit) = max_content_length {
+            serve.env("BREAKWATER_MAX_CONTENT_LENGTH", limit.to_string());
+        }
+        let mut child = serve
+            .args(["--config", &config, "serve", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("starting the server")?;
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        stdout.read_line(&mut first)?;
+        servers.push(ServerProcess {
+            child,
+            _stdout: Some(stdout),
+        });
+        ports.push(
+            first
+                .split("https://localhost:")
+                .nth(1)
+                .and_then(|r| r.split('/').next())
+                .and_then(|p| p.parse::<u16>().ok())
+                .ok_or_else(|| anyhow!("unexpected first line from serve: {first:?}"))?,
+        );
     }
-    let mut child = serve
-        .args(["--config", &config, "serve", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .context("starting the server")?;
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    stdout.read_line(&mut first)?;
-    let server = ServerProcess {
-        child,
-        _stdout: Some(stdout),
-    };
-    let port: u16 = first
-        .split("https://localhost:")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .ok_or_else(|| anyhow!("unexpected first line from serve: {first:?}"))?;
+    *NODE_PIDS.lock().unwrap() = servers.iter().map(ServerProcess::pid).collect();
     let read = |p: PathBuf| std::fs::read_to_string(&p).with_context(|| p.display().to_string());
     let target = Target {
         name: "breakwater",
@@ -1459,14 +1559,17 @@ fn start_breakwater(
             cert: read(certs.join(format!("{MEMBER}.pem")))?,
             key: read(certs.join(format!("{MEMBER}-key.pem")))?,
         },
-        pid: server.pid(),
+        pid: servers[0].pid(),
     };
     let api_root = report["api_root"].as_str().unwrap_or("/crc/").to_string();
     Ok(Breakwater {
         _dir: dir,
-        server,
+        servers,
         target,
-        base: format!("https://localhost:{port}{api_root}"),
+        bases: ports
+            .iter()
+            .map(|port| format!("https://localhost:{port}{api_root}"))
+            .collect(),
         collections,
     })
 }
@@ -1735,6 +1838,7 @@ async fn matched(
                 started: m.started,
                 server_ticks: m.server_ticks,
                 own_ticks: m.own_ticks,
+                db_ticks: m.db_ticks,
                 tick,
             };
             m.finish(target.name, "matched mixed writer", "obj/s", w, rows);
@@ -1777,13 +1881,23 @@ fn main() -> anyhow::Result<()> {
     // The large-envelope scenario needs a body limit above the default; the
     // limit only bounds what is read, so the other scenarios are unaffected.
     let limit = settings.wants("envelope").then_some(LARGE_LIMIT);
-    let bw = start_breakwater(&bin, &tmp_root, limit)?;
+    let bw = start_breakwater(
+        &bin,
+        &tmp_root,
+        limit,
+        settings.database.as_deref(),
+        settings.nodes,
+    )?;
     let mut envelope_bytes = 0usize;
     let mut push_p99: Option<Duration> = None;
     println!(
         "breakwater server pid {} on {} (release binary, default configuration{}, request log to a file)",
-        bw.server.pid(),
-        bw.base,
+        bw.servers
+            .iter()
+            .map(|s| s.pid().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        bw.bases.join(" and "),
         limit.map_or(String::new(), |l| format!(
             " but max_content_length {} MiB",
             l >> 20
@@ -1794,7 +1908,9 @@ fn main() -> anyhow::Result<()> {
         .map(|_| indicator().1)
         .collect();
     runtime.block_on(async {
-        wait_ready(&t, &format!("{}collections/", bw.base)).await?;
+        for base in &bw.bases {
+            wait_ready(&t, &format!("{base}collections/")).await?;
+        }
         if s.wants("ingest") {
             let m = Meter::start(t.pid, tick);
             let o = ingest(
@@ -1862,6 +1978,7 @@ fn main() -> anyhow::Result<()> {
                 started: m.started,
                 server_ticks: m.server_ticks,
                 own_ticks: m.own_ticks,
+                db_ticks: m.db_ticks,
                 tick,
             };
             m.finish(t.name, "mixed writer", "obj/s", w, &mut rows);
@@ -1922,7 +2039,8 @@ fn main() -> anyhow::Result<()> {
             let (o, p99) = loader
                 .spawn(push(
                     t.clone(),
-                    bw.base.clone(),
+                    bw.bases[0].clone(),
+                    bw.bases[bw.bases.len() - 1].clone(),
                     bw.collection_id("push"),
                     subscribers,
                     rate,
@@ -1946,7 +2064,7 @@ fn main() -> anyhow::Result<()> {
             let (o, size) = large_envelope(
                 &t,
                 &bw.objects_url("envelope"),
-                &format!("{}status/", bw.base),
+                &bw.on_nodes("status/"),
                 s.count(LARGE_ENVELOPE),
             )
             .await;

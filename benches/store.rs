@@ -1,19 +1,27 @@
-//! The SQLite store on its own: opening a file, a durable 100-object ingest
-//! (WAL, synchronous=FULL, so one fsync per commit), and one page read
-//! (limit 100, with bodies) at a random keyset position in a collection of
-//! 10,000 and of 1,000,000 objects.
+//! A store on its own: opening a file, a durable 100-object ingest (SQLite:
+//! WAL, synchronous=FULL, so one fsync per commit; PostgreSQL: one commit
+//! with synchronous_commit on), and one page read (limit 100, with bodies)
+//! at a random keyset position in a collection of 10,000 and of 1,000,000
+//! objects.
+//!
+//! SQLite by default; `BREAKWATER_BENCH_DATABASE=postgres://...` runs the
+//! same against PostgreSQL (an existing database, which the bench migrates
+//! and fills).
 //!
 //! The data sets are built once through `Store::ingest` in batches of 10,000
-//! and kept in the target's temporary directory: a later run reuses the large
-//! one when its object count matches (`BREAKWATER_BENCH_REBUILD=1` forces a
-//! rebuild; `BREAKWATER_BENCH_BIG=N` changes its size).
+//! and kept (SQLite: files in the target's temporary directory; PostgreSQL:
+//! collections in the database): a later run reuses the large one when its
+//! object count matches (`BREAKWATER_BENCH_REBUILD=1` forces a rebuild;
+//! `BREAKWATER_BENCH_BIG=N` changes its size).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use breakwater::model::{CollectionId, Tier, Timestamp};
+use breakwater::store::postgres::PgStore;
 use breakwater::store::sqlite::SqliteStore;
 use breakwater::store::{
     ApiRoot, Cursor, IngestBatch, NewCollection, NewObject, ObjectFilter, Store,
@@ -104,47 +112,97 @@ fn batch(collection: CollectionId, n: usize) -> IngestBatch {
     }
 }
 
-/// Opens the file and returns its one collection, creating both if needed.
-fn open_with_collection(path: &Path) -> (SqliteStore, CollectionId) {
-    let store = SqliteStore::open(path).expect("open store");
-    if let Some(c) = store.collections().expect("collections").first() {
-        let id = c.id;
-        return (store, id);
+/// `BREAKWATER_BENCH_DATABASE`, when the bench runs on PostgreSQL.
+fn postgres_url() -> Option<String> {
+    std::env::var("BREAKWATER_BENCH_DATABASE")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// The store named `name`: a file of that name (SQLite), or the one
+/// PostgreSQL database.
+fn open_store(name: &str) -> Arc<dyn Store> {
+    match postgres_url() {
+        Some(url) => Arc::new(PgStore::open(&url, 8).expect("open PostgreSQL")),
+        None => {
+            Arc::new(SqliteStore::open(&tmp_dir().join(format!("{name}.db"))).expect("open store"))
+        }
+    }
+}
+
+/// The collection with alias `name`, created (with the API root) if needed.
+fn collection_named(store: &Arc<dyn Store>, name: &str) -> CollectionId {
+    if let Some(c) = store
+        .collections()
+        .expect("collections")
+        .into_iter()
+        .find(|c| c.alias.as_deref() == Some(name))
+    {
+        return c.id;
+    }
+    if store.api_roots().expect("api roots").is_empty() {
+        store
+            .upsert_api_root(ApiRoot {
+                name: API_ROOT.into(),
+                title: "Bench".into(),
+                description: None,
+                max_content_length: 10 << 20,
+                is_default: true,
+            })
+            .expect("api root");
     }
     store
-        .upsert_api_root(ApiRoot {
-            name: API_ROOT.into(),
-            title: "Bench".into(),
-            description: None,
-            max_content_length: 10 << 20,
-            is_default: true,
-        })
-        .expect("api root");
-    let c = store
         .create_collection(NewCollection {
             api_root: API_ROOT.into(),
-            alias: Some("bench".into()),
+            alias: Some(name.into()),
             title: "Bench".into(),
             description: None,
             tier: Tier::Green,
         })
-        .expect("collection");
-    (store, c.id)
+        .expect("collection")
+        .id
+}
+
+/// Opens the file (or database) and returns its collection `name`.
+fn open_with_collection(name: &str) -> (Arc<dyn Store>, CollectionId) {
+    let store = open_store(name);
+    let c = collection_named(&store, name);
+    (store, c)
+}
+
+/// Empties the data set `name`: its file, or its collection.
+fn remove_data_set(name: &str) {
+    match postgres_url() {
+        Some(_) => {
+            let store = open_store(name);
+            if let Some(c) = store
+                .collections()
+                .expect("collections")
+                .into_iter()
+                .find(|c| c.alias.as_deref() == Some(name))
+            {
+                store.delete_collection(c.id).expect("delete collection");
+            }
+            store.purge_deleted_collections().expect("purge");
+        }
+        None => remove_db(&tmp_dir().join(format!("{name}.db"))),
+    }
 }
 
 /// A store holding exactly `n` objects, built (or reused) once.
-fn data_set(n: u64, reuse: bool) -> (SqliteStore, CollectionId, Vec<i64>) {
-    let path = tmp_dir().join(format!("objects-{n}.db"));
+fn data_set(n: u64, reuse: bool) -> (Arc<dyn Store>, CollectionId, Vec<i64>) {
+    let name = format!("objects-{n}");
+    let path = tmp_dir().join(format!("{name}.db"));
     let rebuild = std::env::var_os("BREAKWATER_BENCH_REBUILD").is_some();
     if !reuse || rebuild {
-        remove_db(&path);
+        remove_data_set(&name);
     }
-    let (store, collection) = open_with_collection(&path);
+    let (store, collection) = open_with_collection(&name);
     let have = store.object_count(collection).expect("count");
     if have != n {
         drop(store);
-        remove_db(&path);
-        let (store, collection) = open_with_collection(&path);
+        remove_data_set(&name);
+        let (store, collection) = open_with_collection(&name);
         let started = Instant::now();
         let mut left = n as usize;
         while left > 0 {
@@ -153,28 +211,28 @@ fn data_set(n: u64, reuse: bool) -> (SqliteStore, CollectionId, Vec<i64>) {
             left -= size;
         }
         let took = started.elapsed();
-        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let bytes = match postgres_url() {
+            Some(_) => store.size_bytes().unwrap_or(0),
+            None => std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+        };
         eprintln!(
-            "data set of {n} objects built in {:.1} s ({:.0} objects/s, batches of {BUILD_BATCH}); file {:.0} MiB",
+            "data set of {n} objects built in {:.1} s ({:.0} objects/s, batches of {BUILD_BATCH}); database {:.0} MiB",
             took.as_secs_f64(),
             n as f64 / took.as_secs_f64(),
             bytes as f64 / 1048576.0
         );
         return finish(store, collection, n);
     }
-    eprintln!(
-        "data set of {n} objects reused from an earlier run ({})",
-        path.display()
-    );
+    eprintln!("data set of {n} objects reused from an earlier run ({name})");
     finish(store, collection, n)
 }
 
 /// Every `date_added` key, in order, so reads can start anywhere.
 fn finish(
-    store: SqliteStore,
+    store: Arc<dyn Store>,
     collection: CollectionId,
     n: u64,
-) -> (SqliteStore, CollectionId, Vec<i64>) {
+) -> (Arc<dyn Store>, CollectionId, Vec<i64>) {
     let mut keys = Vec::with_capacity(n as usize);
     let mut after = None;
     loop {
@@ -191,7 +249,7 @@ fn finish(
     (store, collection, keys)
 }
 
-fn read_page(store: &SqliteStore, collection: CollectionId, after: Cursor) -> usize {
+fn read_page(store: &Arc<dyn Store>, collection: CollectionId, after: Cursor) -> usize {
     let page = store
         .list_objects(
             collection,
@@ -207,7 +265,7 @@ fn read_page(store: &SqliteStore, collection: CollectionId, after: Cursor) -> us
 
 /// A plain timing of `count` random page reads: (median, p99).
 fn sample_pages(
-    store: &SqliteStore,
+    store: &Arc<dyn Store>,
     collection: CollectionId,
     keys: &[i64],
     count: usize,
@@ -235,20 +293,23 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("store");
 
     let opened = AtomicU64::new(0);
-    group.bench_function("open-new-file", |b| {
-        b.iter_batched(
-            || {
-                dir.path().join(format!(
-                    "open-{}.db",
-                    opened.fetch_add(1, Ordering::Relaxed)
-                ))
-            },
-            |path| SqliteStore::open(&path).expect("open"),
-            BatchSize::PerIteration,
-        )
-    });
+    if postgres_url().is_none() {
+        group.bench_function("open-new-file", |b| {
+            b.iter_batched(
+                || {
+                    dir.path().join(format!(
+                        "open-{}.db",
+                        opened.fetch_add(1, Ordering::Relaxed)
+                    ))
+                },
+                |path| SqliteStore::open(&path).expect("open"),
+                BatchSize::PerIteration,
+            )
+        });
+    }
 
-    let (ingest_store, ingest_collection) = open_with_collection(&dir.path().join("ingest.db"));
+    let ingest_name = format!("ingest-{}", uuid::Uuid::new_v4().simple());
+    let (ingest_store, ingest_collection) = open_with_collection(&ingest_name);
     group.throughput(Throughput::Elements(100));
     group.bench_function("ingest-100-durable", |b| {
         b.iter_batched(
@@ -258,6 +319,7 @@ fn bench(c: &mut Criterion) {
         )
     });
     drop(ingest_store);
+    remove_data_set(&ingest_name);
 
     let (small, small_collection, small_keys) = data_set(SMALL, false);
     let (large, large_collection, large_keys) = data_set(big, true);

@@ -19,11 +19,12 @@ use anyhow::Context;
 use crate::auth::extract::{LoggedMember, LoggedObjects, MemberLimits, MemberPermit};
 use crate::auth::tls::ServerTls;
 use crate::auth::{MemberRegistry, identity};
-use crate::config::Config;
+use crate::config::{Config, DatabaseLocation};
 use crate::exchange::{Exchange, Settings};
 use crate::stix::Validator;
-use crate::store::Store;
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
+use crate::store::{Backend, ObjectsChanged};
 use crate::taxii::body::UploadRate;
 use crate::taxii::limits::{HeldBody, ResponseBudget};
 use crate::taxii::transport::WriteDeadline;
@@ -60,22 +61,46 @@ pub struct Application {
 
 /// Opens the store and builds the domain services from a configuration;
 /// shared by `serve` and the CLI commands that change data.
-pub fn open_exchange(config: &Config) -> anyhow::Result<(Arc<SqliteStore>, Exchange)> {
-    let db = config.resolve(&config.database);
-    let options = crate::store::sqlite::Options {
-        max_database_bytes: config.limits.max_database_bytes,
-        ..Default::default()
-    };
-    let store = Arc::new(
-        SqliteStore::open_with(&db, &options)
-            .with_context(|| format!("cannot open the database {}", db.display()))?,
-    );
+pub fn open_exchange(config: &Config) -> anyhow::Result<(Backend, Exchange)> {
+    let location = config.database_location();
+    let backend = open_store(
+        &location,
+        config.database_pool_size,
+        config.limits.max_database_bytes,
+    )?;
     let settings = Settings {
         background_threshold: config.limits.background_threshold,
         status_retention: chrono::Duration::hours(config.limits.status_retention_hours.into()),
     };
-    let exchange = Exchange::new(store.clone(), Arc::new(Validator::new()), settings);
-    Ok((store, exchange))
+    let exchange = Exchange::new(backend.store(), Arc::new(Validator::new()), settings);
+    Ok((backend, exchange))
+}
+
+/// Opens (creating and migrating if needed) the database at `location`.
+/// `max_database_bytes` bounds a SQLite file; PostgreSQL reports a full
+/// disk itself.
+pub fn open_store(
+    location: &DatabaseLocation,
+    pool_size: u32,
+    max_database_bytes: Option<u64>,
+) -> anyhow::Result<Backend> {
+    let shown = location.shown();
+    Ok(match location {
+        DatabaseLocation::Sqlite(path) => {
+            let options = crate::store::sqlite::Options {
+                max_database_bytes,
+                ..Default::default()
+            };
+            Backend::Sqlite(Arc::new(
+                SqliteStore::open_with(path, &options)
+                    .with_context(|| format!("cannot open the database {shown}"))?,
+            ))
+        }
+        DatabaseLocation::Postgres(url) => Backend::Postgres(Arc::new(
+            PgStore::open(url, pool_size)
+                .with_context(|| format!("cannot open the database {shown}"))?,
+        )),
+    })
 }
 
 /// A handler that panics answers 500 with a TAXII error and one log line
@@ -148,7 +173,7 @@ impl Application {
         )
         .context("cannot set up TLS")?;
         let registry = web::Data::new(
-            MemberRegistry::new(store.clone() as Arc<dyn Store>, config.auth.tokens)
+            MemberRegistry::new(store.store(), config.auth.tokens)
                 .context("cannot load members")?,
         );
         let listener = TcpListener::bind(&config.listen)
@@ -353,9 +378,22 @@ impl Application {
                 let _ = web::block(move || ex.housekeeping(crate::model::Timestamp::now())).await;
             }
         });
-        // Live push: find writes of other processes for collections with
-        // subscribers, and end every stream when the server is told to stop
-        // (a graceful stop would otherwise wait for them).
+        // Live push: on PostgreSQL, every node's commits wake this node's
+        // subscribers (LISTEN/NOTIFY); the probe below finds writes of other
+        // processes for collections with subscribers in any case, and every
+        // stream ends when the server is told to stop (a graceful stop would
+        // otherwise wait for them).
+        let push = self.exchange.push().clone();
+        let notified = self
+            .exchange
+            .store()
+            .watch_objects(Arc::new(move |change| match change {
+                ObjectsChanged::Collection(id) => push.notified(id),
+                ObjectsChanged::Anything => push.wake_all(),
+            }));
+        if let Err(e) = notified {
+            tracing::warn!(error = %e, "cannot watch the database for other nodes' commits; relying on the once-a-second check");
+        }
         let exchange = self.exchange.clone();
         actix_rt::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));

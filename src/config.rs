@@ -27,8 +27,11 @@ pub struct Config {
     pub version: u32,
     /// Address and port the TAXII server listens on.
     pub listen: ListenAddr,
-    /// SQLite database file.
+    /// SQLite database file, or a `postgres://` URL (several nodes, one database).
     pub database: PathBuf,
+    /// Most connections to PostgreSQL this node holds (unused with SQLite).
+    #[serde(default = "default_pool_size")]
+    pub database_pool_size: u32,
     /// Name of the API root created by `init` and advertised as the default.
     pub api_root: String,
     /// `https://host[:port]` members reach the server at, when a TCP load balancer
@@ -225,6 +228,88 @@ fn check_public_url(url: &str) -> Result<(), String> {
     }
 }
 
+fn default_pool_size() -> u32 {
+    16
+}
+
+/// Where the data lives: a SQLite file, or a PostgreSQL database that
+/// several nodes share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    Sqlite(PathBuf),
+    /// The URL as written, password included.
+    Postgres(String),
+}
+
+impl DatabaseLocation {
+    /// `postgres://...` or `postgresql://...` selects PostgreSQL; `sqlite:PATH`
+    /// or a plain path selects SQLite, relative paths resolved against `base`.
+    pub fn parse(text: &str, base: &Path) -> DatabaseLocation {
+        let trimmed = text.trim();
+        if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
+            return DatabaseLocation::Postgres(trimmed.to_string());
+        }
+        let path = Path::new(trimmed.strip_prefix("sqlite:").unwrap_or(trimmed));
+        DatabaseLocation::Sqlite(if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            base.join(path)
+        })
+    }
+
+    /// For messages and logs: the path, or the URL without its password.
+    pub fn shown(&self) -> String {
+        match self {
+            DatabaseLocation::Sqlite(p) => p.display().to_string(),
+            DatabaseLocation::Postgres(url) => redact_database_url(url),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, DatabaseLocation::Postgres(_))
+    }
+}
+
+/// A database URL with every password replaced by `***`: the one in the
+/// user-info part and any `password=` parameter.
+pub fn redact_database_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            let authority = match authority.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{user}:***@{host}"),
+                    None => format!("{userinfo}@{host}"),
+                },
+                None => authority.to_string(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        None => base.to_string(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") || k.ends_with("password") => {
+                    format!("{k}=***")
+                }
+                _ => pair.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
 pub const DEFAULT_DATA_DIR: &str = "breakwater-data";
 pub const FILE_NAME: &str = "breakwater.toml";
 
@@ -235,6 +320,7 @@ impl Config {
             version: 1,
             listen,
             database: "breakwater.db".into(),
+            database_pool_size: default_pool_size(),
             api_root: "crc".into(),
             public_url: None,
             discovery: Discovery::default(),
@@ -307,6 +393,7 @@ impl Config {
             match name.as_str() {
                 "BREAKWATER_LISTEN" => self.listen = parse(&name, &value)?,
                 "BREAKWATER_DATABASE" => self.database = value.into(),
+                "BREAKWATER_DATABASE_POOL_SIZE" => self.database_pool_size = parse(&name, &value)?,
                 "BREAKWATER_MAX_CONTENT_LENGTH" => {
                     self.limits.max_content_length = parse(&name, &value)?
                 }
@@ -372,6 +459,21 @@ impl Config {
 
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Where the database is: a SQLite file (relative to this file's
+    /// directory) or a PostgreSQL URL.
+    pub fn database_location(&self) -> DatabaseLocation {
+        DatabaseLocation::parse(&self.database.to_string_lossy(), &self.base_dir)
+    }
+
+    /// This configuration with secrets masked, for `config show` and logs.
+    pub fn redacted(&self) -> Config {
+        let mut shown = self.clone();
+        if self.database_location().is_postgres() {
+            shown.database = redact_database_url(&self.database.to_string_lossy()).into();
+        }
+        shown
     }
 }
 
@@ -561,8 +663,14 @@ const KEY_DOCS: &[KeyDoc] = &[
     },
     KeyDoc {
         key: "database",
-        doc: "SQLite database file. Relative paths in this file are relative to the file's directory.",
+        doc: "SQLite database file (relative paths in this file are relative to the file's directory), or a PostgreSQL URL such as \"postgres://breakwater@db.port.example/breakwater?sslmode=verify-full&sslrootcert=/etc/breakwater/db-ca.pem\" for several nodes on one database.",
         env: Some("BREAKWATER_DATABASE"),
+        example: None,
+    },
+    KeyDoc {
+        key: "database_pool_size",
+        doc: "Most connections this node opens to PostgreSQL (unused with SQLite).",
+        env: Some("BREAKWATER_DATABASE_POOL_SIZE"),
         example: None,
     },
     KeyDoc {
@@ -675,7 +783,7 @@ const KEY_DOCS: &[KeyDoc] = &[
     },
     KeyDoc {
         key: "limits.max_database_bytes",
-        doc: "Largest size of the database file in bytes; beyond it writes fail as on a full disk (507, /health degraded) while reads go on. Unset: no limit.",
+        doc: "Largest size of the SQLite database file in bytes; beyond it writes fail as on a full disk (507, /health degraded) while reads go on. Unset: no limit. Not used with PostgreSQL, whose own full disk is answered the same way.",
         env: Some("BREAKWATER_MAX_DATABASE_BYTES"),
         example: Some("10737418240"),
     },
@@ -1050,6 +1158,7 @@ mod tests {
                     "BREAKWATER_LOG_FORMAT" => "json",
                     "BREAKWATER_LOG" => "debug",
                     "BREAKWATER_DATABASE" => "other.db",
+                    "BREAKWATER_DATABASE_POOL_SIZE" => "4",
                     "BREAKWATER_PUBLIC_URL" => "https://exchange.port.example:8443",
                     "BREAKWATER_RESPONSE_BYTES_IN_FLIGHT" => "67108864",
                     "BREAKWATER_MIN_UPLOAD_RATE" => "4096",
@@ -1063,6 +1172,38 @@ mod tests {
                 assert_ne!(before, after, "{env} changes nothing");
             }
         }
+    }
+
+    #[test]
+    fn a_url_selects_postgresql_and_its_passwords_never_show() {
+        let base = Path::new("/srv/breakwater");
+        assert_eq!(
+            DatabaseLocation::parse("breakwater.db", base),
+            DatabaseLocation::Sqlite(base.join("breakwater.db"))
+        );
+        assert_eq!(
+            DatabaseLocation::parse("sqlite:/var/lib/bw.db", base),
+            DatabaseLocation::Sqlite("/var/lib/bw.db".into())
+        );
+        for url in [
+            "postgres://bw:s3cret@db:5432/exchange",
+            "postgresql://bw@db/exchange?sslmode=verify-full&password=s3cret",
+        ] {
+            let location = DatabaseLocation::parse(url, base);
+            assert!(location.is_postgres(), "{url}");
+            let shown = location.shown();
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("***"), "{shown}");
+        }
+        assert_eq!(
+            redact_database_url("postgres://bw@db/exchange?sslmode=require"),
+            "postgres://bw@db/exchange?sslmode=require"
+        );
+        let mut config = Config::for_data_dir("127.0.0.1:8443".parse().unwrap());
+        config.database = "postgres://bw:s3cret@db/exchange".into();
+        let shown = config.redacted().to_toml();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(config.to_toml().contains("s3cret"));
     }
 
     #[test]

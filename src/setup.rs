@@ -53,6 +53,9 @@ pub struct InitOptions {
     pub data_dir: PathBuf,
     pub listen: ListenAddr,
     pub hosts: Vec<String>,
+    /// The database a new configuration names (a path or a `postgres://`
+    /// URL); `None` for the SQLite file in the data directory.
+    pub database: Option<String>,
 }
 
 fn write_new(path: &Path, contents: &[u8], created: &mut Vec<PathBuf>) -> anyhow::Result<()> {
@@ -134,7 +137,10 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
     let mut created = Vec::new();
     let config_path = dir.join(config::FILE_NAME);
     if !config_path.exists() {
-        let config = Config::for_data_dir(opts.listen.clone());
+        let mut config = Config::for_data_dir(opts.listen.clone());
+        if let Some(database) = &opts.database {
+            config.database = database.into();
+        }
         write_new(
             &config_path,
             config.to_commented_toml().as_bytes(),
@@ -178,10 +184,14 @@ pub fn init(opts: &InitOptions) -> anyhow::Result<InitReport> {
         }
     }
 
-    let db_existed = config.resolve(&config.database).exists();
+    let sqlite_file = match config.database_location() {
+        config::DatabaseLocation::Sqlite(path) => Some(path),
+        config::DatabaseLocation::Postgres(_) => None,
+    };
+    let db_existed = sqlite_file.as_ref().is_none_or(|p| p.exists());
     let (_store, exchange) = open_exchange(&config)?;
-    if !db_existed {
-        created.push(config.resolve(&config.database));
+    if let Some(path) = sqlite_file.filter(|_| !db_existed) {
+        created.push(path);
     }
     let roots = exchange.store().api_roots()?;
     if !roots.iter().any(|r| r.name == config.api_root) {

@@ -79,13 +79,23 @@ fn load(global: &GlobalArgs) -> anyhow::Result<Config> {
     Ok(Config::load(&path)?.with_env(std::env::vars())?)
 }
 
+/// The SQLite file these commands work on; PostgreSQL has its own tools.
+fn sqlite_file(config: &Config, command: &str) -> anyhow::Result<PathBuf> {
+    match config.database_location() {
+        crate::config::DatabaseLocation::Sqlite(path) => Ok(path),
+        crate::config::DatabaseLocation::Postgres(_) => anyhow::bail!(
+            "`breakwater {command}` copies a SQLite file, and this configuration uses PostgreSQL; use pg_dump and pg_restore, or streaming replication (see \"Scaling out\" in the README)"
+        ),
+    }
+}
+
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 pub fn backup(global: &GlobalArgs, args: &BackupArgs) -> anyhow::Result<bool> {
     let config = load(global)?;
-    let db = config.resolve(&config.database);
+    let db = sqlite_file(&config, "backup")?;
     if !db.is_file() {
         anyhow::bail!(
             "the database {} does not exist; check `database` in the configuration",
@@ -135,7 +145,7 @@ pub fn backup(global: &GlobalArgs, args: &BackupArgs) -> anyhow::Result<bool> {
 
 pub fn restore(global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<bool> {
     let config = load(global)?;
-    let db = config.resolve(&config.database);
+    let db = sqlite_file(&config, "restore")?;
     if !args.file.exists() {
         anyhow::bail!("{} does not exist", args.file.display());
     }

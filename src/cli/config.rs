@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use super::GlobalArgs;
 use crate::auth::tls::{TlsError, load_server_cert};
-use crate::config::{Config, io_reason};
+use crate::config::{Config, DatabaseLocation, io_reason};
 
 #[derive(Subcommand, Debug)]
 pub enum ConfigCmd {
@@ -22,7 +22,7 @@ pub fn run(global: &GlobalArgs, cmd: ConfigCmd) -> anyhow::Result<bool> {
     let config = Config::load(&path)?.with_env(std::env::vars())?;
     match cmd {
         ConfigCmd::Show => {
-            print!("{}", config.to_toml());
+            print!("{}", config.redacted().to_toml());
             Ok(true)
         }
         ConfigCmd::Check => {
@@ -146,22 +146,41 @@ pub fn check(config: &Config) -> Report {
             io_reason(&e)
         ));
     }
-    let db = config.resolve(&config.database);
-    if !db.exists() {
-        problems.push(format!(
-            "the database {} does not exist; run `breakwater init`",
-            db.display()
-        ));
-    } else if db.is_dir() {
-        problems.push(format!(
-            "the database {} is a directory, not a file; fix `database` in the configuration",
-            db.display()
-        ));
-    } else if let Err(e) = crate::store::sqlite::SqliteStore::open(&db) {
-        problems.push(format!(
-            "the database {} cannot be opened: {e}",
-            db.display()
-        ));
+    match config.database_location() {
+        DatabaseLocation::Sqlite(db) => {
+            if !db.exists() {
+                problems.push(format!(
+                    "the database {} does not exist; run `breakwater init`",
+                    db.display()
+                ));
+            } else if db.is_dir() {
+                problems.push(format!(
+                    "the database {} is a directory, not a file; fix `database` in the configuration",
+                    db.display()
+                ));
+            } else if let Err(e) = crate::store::sqlite::SqliteStore::open(&db) {
+                problems.push(format!(
+                    "the database {} cannot be opened: {e}",
+                    db.display()
+                ));
+            }
+        }
+        DatabaseLocation::Postgres(url) => {
+            match crate::store::postgres::PgStore::open(&url, 2) {
+                Ok(store) => report.notes.push(format!(
+                    "the database is PostgreSQL at {} (schema {}); nodes sharing it serve the same members and objects",
+                    store.shown(),
+                    crate::store::postgres::SCHEMA_VERSION
+                )),
+                Err(e) => problems.push(format!(
+                    "the database {} cannot be opened: {e}",
+                    crate::config::redact_database_url(&url)
+                )),
+            }
+            if config.database_pool_size < 2 {
+                problems.push("database_pool_size must be at least 2".into());
+            }
+        }
     }
     if config.limits.max_page_size == 0 {
         problems.push("limits.max_page_size must be at least 1".into());

@@ -13,6 +13,7 @@ mod guide;
 mod handover;
 mod members;
 mod serve;
+mod store;
 mod tokens;
 mod transfer;
 pub mod validate;
@@ -120,6 +121,9 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Put a backup in place of the database (the server must be stopped).
     Restore(backup::RestoreArgs),
+    /// Move the database between SQLite and PostgreSQL.
+    #[command(subcommand)]
+    Store(store::StoreCmd),
 }
 
 /// What the data commands share: the loaded configuration and the services.
@@ -197,6 +201,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<bool> {
         Command::Validate(args) => validate::run(&args),
         Command::Backup(args) => backup::backup(&cli.global, &args),
         Command::Restore(args) => backup::restore(&cli.global, &args),
+        Command::Store(cmd) => store::run(cmd),
         Command::Follow(args) => follow::run(&args),
     }
 }

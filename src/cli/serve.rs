@@ -19,6 +19,11 @@ pub struct InitArgs {
     /// HOST:PORT a new configuration will listen on [default: 127.0.0.1:8443].
     #[arg(long)]
     pub listen: Option<ListenAddr>,
+    /// The database a new configuration names: a SQLite file, or a PostgreSQL
+    /// URL (postgres://USER@HOST/DB?sslmode=verify-full&sslrootcert=CA.pem) that
+    /// several nodes share [default: breakwater.db in the data directory].
+    #[arg(long)]
+    pub database: Option<String>,
     /// Print what was written or found as JSON.
     #[arg(long)]
     pub json: bool,
@@ -43,6 +48,7 @@ pub fn init(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<bool> {
         data_dir: args.data_dir.clone(),
         listen: args.listen.clone().unwrap_or_else(default_listen),
         hosts: args.hosts.clone(),
+        database: args.database.clone(),
     })?;
     // What was asked for and not done, each with what to do instead.
     let mut not_done = Vec::new();
@@ -73,6 +79,18 @@ pub fn init(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<bool> {
             not_done.push(format!(
                 "the configuration {} already exists and keeps listen = \"{current}\"; edit it there, or run `breakwater serve --listen {listen}`",
                 config_path.display()
+            ));
+        }
+    }
+    if let Some(database) = &args.database
+        && config_existed
+    {
+        let current = Config::load(&config_path)?;
+        if current.database.to_string_lossy() != database.as_str() {
+            not_done.push(format!(
+                "the configuration {} already exists and keeps database = \"{}\"; edit it there",
+                config_path.display(),
+                current.redacted().database.display()
             ));
         }
     }
@@ -129,6 +147,7 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<bool> {
             data_dir: data_dir_of(&config_path),
             listen,
             hosts: Vec::new(),
+            database: None,
         })
         .context("cannot initialise a new data directory")?;
     }
@@ -144,7 +163,13 @@ pub fn serve(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<bool> {
     crate::telemetry::init(format, &config.log.level);
     // Held until the process ends: `restore` refuses to replace the
     // database under a running server, and a second server is refused.
-    let _lock = super::backup::ServeLock::acquire(&config.resolve(&config.database))?;
+    // Several nodes share a PostgreSQL database by design: no lock there.
+    let _lock = match config.database_location() {
+        crate::config::DatabaseLocation::Sqlite(db) => {
+            Some(super::backup::ServeLock::acquire(&db)?)
+        }
+        crate::config::DatabaseLocation::Postgres(_) => None,
+    };
     let dir = config.base_dir.clone();
     let api_root = config.api_root.clone();
     let listen = config.listen.clone();

@@ -9,15 +9,23 @@
 //! - [`Hub::probe`], run about once a second by the server, which finds
 //!   writes made by other processes (`breakwater import`) with one cheap
 //!   keyset query per collection that has subscribers;
-//! - later, a database notification (PostgreSQL `LISTEN/NOTIFY` from other
-//!   nodes): its listener task calls [`Hub::committed`] for the collection
-//!   named in the payload, and the probe stays as the safety net.
+//! - on PostgreSQL, the database's notification of a commit by any node
+//!   (`LISTEN/NOTIFY`, see [`Store::watch_objects`]): the store's listener
+//!   calls [`Hub::notified`] for the collection named in the payload, or
+//!   [`Hub::wake_all`] after it reconnected (notifications may have been
+//!   missed). A node hears its own commits too, which costs its subscribers
+//!   one more shared page read; the probe stays as the safety net.
+//!
+//! A notification is only a wake-up: what a subscriber receives is always
+//! the keyset page after its own cursor, so a lost or late notification
+//! delays an object (until the probe), never loses or repeats one.
 //!
 //! Subscribers waiting at the same position with the same filter share one
 //! query per commit ([`Subscription::page`]), so a thousand subscribers on a
 //! collection cost one read per commit, not a thousand.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -25,16 +33,13 @@ use tokio::sync::{OnceCell, watch};
 
 use super::{Exchange, ExchangeError};
 use crate::auth::policy::ReadAccess;
-use crate::model::{CollectionId, Timestamp};
+use crate::model::CollectionId;
 use crate::store::{Cursor, ObjectFilter, Page, Store, StoreError, StoredObject, VersionFilter};
 
 /// Pages remembered per collection for subscribers that ask the same question.
 const SHARED_PAGES: usize = 64;
 /// Rows the probe reads per collection and round.
 const PROBE_ROWS: usize = 1000;
-/// How far `date_added` may run ahead of the wall clock and still let "from
-/// now" find the exact last key (see [`Exchange::stream_head`]).
-const CLOCK_SLACK_MICROS: i64 = 1_000_000;
 
 /// The latest wake-up of a collection: a counter and when it happened.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +75,8 @@ struct Channel {
 struct Inner {
     channels: Mutex<HashMap<CollectionId, Channel>>,
     closing: watch::Sender<bool>,
+    /// Database notifications that woke a collection's subscribers.
+    database_wakeups: AtomicU64,
 }
 
 /// The per-collection wake-up. Cheap to clone; one per server process.
@@ -85,6 +92,30 @@ impl Hub {
         let channels = self.lock();
         if let Some(channel) = channels.get(&collection) {
             bump(channel, Instant::now());
+        }
+    }
+
+    /// The database announced a commit into `collection` (by any node):
+    /// wake its subscribers, counting it (`/metrics`) when there are any.
+    pub fn notified(&self, collection: CollectionId) {
+        let channels = self.lock();
+        if let Some(channel) = channels.get(&collection) {
+            self.inner.database_wakeups.fetch_add(1, Ordering::Relaxed);
+            bump(channel, Instant::now());
+        }
+    }
+
+    /// How many database notifications woke subscribers so far.
+    pub fn database_wakeups(&self) -> u64 {
+        self.inner.database_wakeups.load(Ordering::Relaxed)
+    }
+
+    /// Anything may have been written to any collection (the database's
+    /// notifications may have been missed): wake every subscriber.
+    pub fn wake_all(&self) {
+        let now = Instant::now();
+        for channel in self.lock().values() {
+            bump(channel, now);
         }
     }
 
@@ -321,35 +352,15 @@ impl Exchange {
     }
 
     /// The collection's last key now ("from now" for a new stream): every
-    /// object stored before this call is at or before it, every later one after.
-    ///
-    /// Keys are `date_added` microseconds from one strictly increasing clock
-    /// that follows the wall clock, so the tail is found from a second ago
-    /// instead of from the start of the collection. Blocking.
+    /// object stored before this call is at or before it, every later one
+    /// after. Read from the store, not from this node's clock or memory:
+    /// with several nodes, keys come from the database's clock and commits
+    /// from other nodes. Blocking.
     pub fn stream_head(&self, access: &ReadAccess) -> Result<Cursor, ExchangeError> {
-        let every_row = ObjectFilter {
-            versions: VersionFilter::All,
-            ..Default::default()
-        };
-        // Whole seconds: streams opened on a quiet collection within the
-        // same second start at the same position and share their renders.
-        let from = Timestamp::now().micros() - CLOCK_SLACK_MICROS;
-        let mut head = Cursor(from - from.rem_euclid(1_000_000));
-        loop {
-            let page = self.store.list_objects(
-                access.collection().id,
-                &every_row,
-                Some(head),
-                PROBE_ROWS,
-                false,
-            )?;
-            if let Some(last) = page.last_key {
-                head = last;
-            }
-            if !page.more {
-                return Ok(head);
-            }
-        }
+        Ok(self
+            .store
+            .last_key(access.collection().id)?
+            .unwrap_or(Cursor(i64::MIN)))
     }
 }
 
@@ -409,6 +420,32 @@ mod tests {
         // Nobody listening: a commit is a no-op.
         hub.committed(green);
         assert_eq!(hub.watched(), 0);
+    }
+
+    #[tokio::test]
+    async fn database_notifications_wake_and_are_counted_only_where_someone_listens() {
+        let hub = Hub::default();
+        let green = CollectionId::parse("3f1e2a8c-1111-4a0b-9c0d-000000000004").unwrap();
+        let amber = CollectionId::parse("3f1e2a8c-1111-4a0b-9c0d-000000000005").unwrap();
+        hub.notified(green);
+        assert_eq!(hub.database_wakeups(), 0, "nobody subscribed");
+        let mut a = hub.subscribe(green);
+        let mut b = hub.subscribe(amber);
+        let (seen_a, seen_b) = (a.current().generation, b.current().generation);
+        hub.notified(green);
+        assert_eq!(hub.database_wakeups(), 1);
+        match a.changed().await {
+            Wake::Commit(c) => assert_eq!(c.generation, seen_a + 1),
+            Wake::Closing => panic!("not closing"),
+        }
+        assert!(!b.rx.has_changed().unwrap());
+        // After a reconnect anything may have changed: everyone looks.
+        hub.wake_all();
+        match b.changed().await {
+            Wake::Commit(c) => assert_eq!(c.generation, seen_b + 1),
+            Wake::Closing => panic!("not closing"),
+        }
+        assert!(a.rx.has_changed().unwrap());
     }
 
     #[tokio::test]

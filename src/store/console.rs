@@ -185,3 +185,93 @@ pub struct AuditRecord {
     #[serde(flatten)]
     pub event: super::AuditEvent,
 }
+
+/// What a stored object version adds to the read models: its labels, its
+/// creator and, for a relationship or sighting, the edges it states. Both
+/// backends index each version they store with this.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct IndexEntries {
+    /// The string members of `labels`.
+    pub labels: Vec<String>,
+    /// `created_by_ref`, when it is a string.
+    pub created_by: Option<String>,
+    /// (source, target, edge type)
+    pub edges: Vec<(String, String, String)>,
+}
+
+/// The parts of an object the read models index. Everything else in the
+/// body is skipped unread; a field of an unexpected shape is ignored (the
+/// object was validated before it got here, so that would be a bug, and
+/// must not fail the write).
+#[derive(serde::Deserialize)]
+struct Indexed<'a> {
+    #[serde(borrow)]
+    labels: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    created_by_ref: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    relationship_type: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    source_ref: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    target_ref: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    sighting_of_ref: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    observed_data_refs: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    where_sighted_refs: Option<&'a serde_json::value::RawValue>,
+}
+
+/// A JSON string's value; anything else reads as absent.
+pub(crate) fn json_text(raw: Option<&serde_json::value::RawValue>) -> Option<String> {
+    serde_json::from_str(raw?.get()).ok()
+}
+
+/// The strings of a JSON array; anything else reads as none.
+pub(crate) fn json_texts(raw: Option<&serde_json::value::RawValue>) -> Vec<String> {
+    raw.and_then(|r| serde_json::from_str::<Vec<serde_json::Value>>(r.get()).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| match v {
+            serde_json::Value::String(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The entries of the version `id` of type `object_type` with this body.
+pub(crate) fn index_entries(id: &str, object_type: &str, body: &str) -> IndexEntries {
+    let Ok(found) = serde_json::from_str::<Indexed<'_>>(body) else {
+        return IndexEntries::default();
+    };
+    let mut edges = Vec::new();
+    match object_type {
+        "relationship" => {
+            if let (Some(source), Some(target)) =
+                (json_text(found.source_ref), json_text(found.target_ref))
+            {
+                let kind =
+                    json_text(found.relationship_type).unwrap_or_else(|| "related-to".to_string());
+                edges.push((source, target, kind));
+            }
+        }
+        "sighting" => {
+            if let Some(of) = json_text(found.sighting_of_ref) {
+                edges.push((id.to_string(), of, "sighting-of".into()));
+            }
+            for r in json_texts(found.observed_data_refs) {
+                edges.push((id.to_string(), r, "observed".into()));
+            }
+            for r in json_texts(found.where_sighted_refs) {
+                edges.push((id.to_string(), r, "seen-at".into()));
+            }
+        }
+        _ => {}
+    }
+    IndexEntries {
+        labels: json_texts(found.labels),
+        created_by: json_text(found.created_by_ref),
+        edges,
+    }
+}

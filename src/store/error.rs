@@ -2,8 +2,17 @@
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
+    #[error("database error: {}", crate::store::postgres::describe(.0))]
+    Postgres(tokio_postgres::Error),
+    /// The database cannot be reached right now (PostgreSQL down, the
+    /// network, no free connection): worth retrying later.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
+    /// The database location or its settings cannot be used.
+    #[error("{0}")]
+    Config(String),
     #[error(
-        "the database file was written by a newer Breakwater (schema {found}, this build knows up to {supported}); upgrade Breakwater"
+        "the database was written by a newer Breakwater (schema {found}, this build knows up to {supported}); upgrade Breakwater"
     )]
     SchemaTooNew { found: i64, supported: i64 },
     #[error("{0} not found")]
@@ -28,9 +37,13 @@ pub enum StoreError {
 
 impl StoreError {
     /// A failure that passes on its own (a lock held elsewhere, a disk that
-    /// fills and is freed again): the same write can simply be tried later.
+    /// fills and is freed again, a database server that comes back): the
+    /// same write can simply be tried later.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Busy | StoreError::Full(_))
+        matches!(
+            self,
+            StoreError::Busy | StoreError::Full(_) | StoreError::Unavailable(_)
+        )
     }
 }
 

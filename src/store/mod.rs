@@ -1,11 +1,23 @@
 //! Persistence. Knows nothing of HTTP, TAXII media types or the CLI: it
-//! exposes domain records and one object-safe trait, so a PostgreSQL backend
-//! can sit beside SQLite later. Calls are synchronous; async callers run them
-//! on a blocking thread.
+//! exposes domain records and one object-safe trait, with two backends:
+//! SQLite (one node, embedded) and PostgreSQL (several nodes on one
+//! database). Calls are synchronous; async callers run them on a blocking
+//! thread.
 
+#[cfg(test)]
+mod behaviour;
+pub(crate) mod chunker;
 mod console;
+pub mod copy;
 mod error;
+pub(crate) mod payload;
+pub mod postgres;
 pub mod sqlite;
+#[cfg(test)]
+#[path = "../../tests/support/postgres.rs"]
+pub(crate) mod test_postgres;
+
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -339,6 +351,35 @@ pub struct AuditQuery {
     pub limit: usize,
 }
 
+/// What a wake-up from [`Store::watch_objects`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectsChanged {
+    /// New objects were committed into this collection.
+    Collection(CollectionId),
+    /// Notifications may have been missed (the watch reconnected): any
+    /// collection may have new objects.
+    Anything,
+}
+
+/// Called, on a thread of the store's, with every [`ObjectsChanged`]; it
+/// should only wake whoever waits, never block.
+pub type ObjectsWake = Arc<dyn Fn(ObjectsChanged) + Send + Sync>;
+
+/// Two JSON texts that hold the same value (an identical repost of an
+/// object, whatever its whitespace or key order).
+pub(crate) fn same_json(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    match (
+        serde_json::from_str::<serde_json::Value>(a),
+        serde_json::from_str::<serde_json::Value>(b),
+    ) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
 /// The storage interface the domain services use.
 pub trait Store: Send + Sync + 'static {
     // API roots and collections
@@ -424,6 +465,11 @@ pub trait Store: Send + Sync + 'static {
         filter: &ObjectFilter,
     ) -> StoreResult<usize>;
     fn object_count(&self, collection: CollectionId) -> StoreResult<u64>;
+    /// The collection's largest `date_added` key visible now (`None` while
+    /// it has no objects): every object that becomes visible later has a
+    /// larger key, on every node (the live-push stream starts "from now"
+    /// here).
+    fn last_key(&self, collection: CollectionId) -> StoreResult<Option<Cursor>>;
     /// Bytes used on disk (for metrics).
     fn size_bytes(&self) -> StoreResult<u64>;
     /// Whether writes fail for lack of space; back to `Ok` as soon as
@@ -484,4 +530,58 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         budget: usize,
     ) -> StoreResult<ScanPage<AuditRecord, AuditCursor>>;
+    // Notifications
+    /// Asks to be woken whenever objects are committed into a collection by
+    /// another process sharing the database (PostgreSQL: any node). Returns
+    /// false where the backend has no such notifications (SQLite: one
+    /// process writes); the caller then relies on its own commits and a
+    /// periodic re-check.
+    fn watch_objects(&self, wake: ObjectsWake) -> StoreResult<bool> {
+        let _ = wake;
+        Ok(false)
+    }
+}
+
+/// An opened database of either kind, for the wiring in `app` and the CLI:
+/// the trait object, plus what only start-up needs.
+#[derive(Clone)]
+pub enum Backend {
+    Sqlite(Arc<sqlite::SqliteStore>),
+    Postgres(Arc<postgres::PgStore>),
+}
+
+impl Backend {
+    pub fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Backend::Sqlite(s) => s.clone(),
+            Backend::Postgres(s) => s.clone(),
+        }
+    }
+
+    /// The secret that authenticates pagination tokens (shared by every
+    /// process using the database).
+    pub fn cursor_key(&self) -> StoreResult<Vec<u8>> {
+        match self {
+            Backend::Sqlite(s) => s.cursor_key(),
+            Backend::Postgres(s) => s.cursor_key(),
+        }
+    }
+
+    /// The database as `store copy` reads and writes it.
+    pub fn portable(&self) -> &dyn copy::Portable {
+        match self {
+            Backend::Sqlite(s) => s.as_ref(),
+            Backend::Postgres(s) => s.as_ref(),
+        }
+    }
+}
+
+impl std::ops::Deref for Backend {
+    type Target = dyn Store;
+    fn deref(&self) -> &(dyn Store + 'static) {
+        match self {
+            Backend::Sqlite(s) => s.as_ref(),
+            Backend::Postgres(s) => s.as_ref(),
+        }
+    }
 }

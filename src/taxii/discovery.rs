@@ -35,7 +35,7 @@ pub async fn discovery(
     media::require_accept(&req)?;
     let store = state.exchange.store().clone();
     let roots =
-        super::blocking(move || store.api_roots().map_err(|e| TaxiiError::internal(&e))).await?;
+        super::blocking(move || store.api_roots().map_err(|e| TaxiiError::store(&e))).await?;
     let base = base_url(&req, &state.discovery);
     let url = |name: &str| format!("{base}/{name}/");
     let body = Discovery {

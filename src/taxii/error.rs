@@ -104,12 +104,19 @@ impl TaxiiError {
         )
     }
 
-    /// A store failure: busy and full are answered as such, anything else
-    /// is internal.
-    fn from_store(e: &StoreError) -> TaxiiError {
+    /// A store failure: busy, full and unreachable are answered as such
+    /// (503, 507, 503: the member retries), anything else is internal.
+    pub fn store(e: &StoreError) -> TaxiiError {
         match e {
             StoreError::Busy => TaxiiError::busy(),
             StoreError::Full(_) => TaxiiError::storage_full(),
+            StoreError::Unavailable(why) => {
+                tracing::warn!(error = %why, "answered 503: the database cannot be reached");
+                TaxiiError::new(
+                    Code::Unavailable,
+                    "the server cannot reach its database right now; nothing was stored or changed, repeat the request after the Retry-After delay",
+                )
+            }
             other => TaxiiError::internal(other),
         }
     }
@@ -178,7 +185,7 @@ impl From<AuthError> for TaxiiError {
 impl From<&AuthError> for TaxiiError {
     fn from(e: &AuthError) -> Self {
         match e {
-            AuthError::Store(inner) => TaxiiError::from_store(inner),
+            AuthError::Store(inner) => TaxiiError::store(inner),
             AuthError::Suspended(_) => TaxiiError::new(Code::Forbidden, e.to_string()),
             AuthError::TooManyRequests { .. } => {
                 TaxiiError::new(Code::TooManyRequests, e.to_string())
@@ -196,7 +203,9 @@ impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
         // Not through `From`: that logs internal errors, and this is only a query.
         match self {
-            AuthError::Store(StoreError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::Store(StoreError::Busy | StoreError::Unavailable(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AuthError::Store(StoreError::Full(_)) => StatusCode::INSUFFICIENT_STORAGE,
             AuthError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AuthError::Suspended(_) => StatusCode::FORBIDDEN,
@@ -221,7 +230,7 @@ impl From<ExchangeError> for TaxiiError {
             ExchangeError::Conflict(why) => TaxiiError::new(Code::Unprocessable, why),
             ExchangeError::Busy => TaxiiError::busy(),
             ExchangeError::StorageFull(_) => TaxiiError::storage_full(),
-            ExchangeError::Store(inner) => TaxiiError::from_store(&inner),
+            ExchangeError::Store(inner) => TaxiiError::store(&inner),
         }
     }
 }

@@ -288,6 +288,12 @@ pub async fn metrics(
     })
     .await?;
     let mut body = state.metrics.render(bytes, &state.responses);
+    let name = "breakwater_push_database_wakeups_total";
+    let _ = writeln!(
+        body,
+        "# HELP {name} Commits the database announced (PostgreSQL NOTIFY, from any node) that woke subscribers here.\n# TYPE {name} counter\n{name} {}",
+        state.exchange.push().database_wakeups()
+    );
     body.push_str(&render_expiries(&expiries, chrono::Utc::now()));
     Ok(HttpResponse::build(StatusCode::OK)
         .content_type("text/plain; version=0.0.4")

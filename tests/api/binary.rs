@@ -51,12 +51,16 @@ pub(crate) fn assert_success(out: &Output) {
     );
 }
 
+/// `init --data-dir DIR --json`, on the tests' backend (with PostgreSQL, a
+/// database of the test's own, kept until the test binary ends).
 pub(crate) fn init(dir: &Path) -> Value {
-    let out = run(breakwater()
-        .arg("init")
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("--json"));
+    let mut cmd = breakwater();
+    cmd.arg("init").arg("--data-dir").arg(dir).arg("--json");
+    if let Some(db) = test_database() {
+        cmd.arg("--database").arg(&db.url);
+        std::mem::forget(db);
+    }
+    let out = run(&mut cmd);
     assert_success(&out);
     serde_json::from_str(&stdout_of(&out))
         .unwrap_or_else(|e| panic!("init --json printed no JSON ({e}): {}", stdout_of(&out)))
@@ -236,7 +240,7 @@ impl Server {
     }
 
     /// `kill -9`: no graceful shutdown, no chance to flush anything.
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().unwrap();
     }

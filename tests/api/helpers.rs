@@ -1,6 +1,10 @@
 //! `spawn_app()`: a fresh data directory (config, CA, server certificate,
 //! operator, tier collections) and the real server on a free port, plus
 //! clients that present member certificates.
+//!
+//! `BREAKWATER_TEST_BACKEND=postgres` runs every test against PostgreSQL (a
+//! database of its own per test, see `tests/support/postgres.rs`) instead
+//! of the SQLite file in the data directory.
 
 #![allow(dead_code)]
 
@@ -20,9 +24,13 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 
+use crate::test_postgres::{self, TestDatabase};
+
 pub const TAXII: &str = "application/taxii+json;version=2.1";
 
 pub struct TestApp {
+    /// The test's PostgreSQL database, when the tests run on PostgreSQL.
+    pub database: Option<TestDatabase>,
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub report: InitReport,
@@ -43,10 +51,12 @@ pub fn spawn_app() -> TestApp {
 pub fn spawn_app_with(tune: Tune) -> TestApp {
     init_logging();
     let dir = tempfile::tempdir().expect("temp dir");
+    let database = test_database();
     let report = setup::init(&InitOptions {
         data_dir: dir.path().join("data"),
         listen: "127.0.0.1:0".parse().unwrap(),
         hosts: vec![],
+        database: database.as_ref().map(|d| d.url.clone()),
     })
     .expect("init");
     let mut config = Config::load(&report.config).expect("config");
@@ -69,6 +79,7 @@ pub fn spawn_app_with(tune: Tune) -> TestApp {
         Some((&report.operator_certificate, &report.operator_key)),
     );
     TestApp {
+        database,
         port,
         dir,
         report,
@@ -77,6 +88,39 @@ pub fn spawn_app_with(tune: Tune) -> TestApp {
         ca,
         operator,
     }
+}
+
+/// Whether the tests run on PostgreSQL (`BREAKWATER_TEST_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("BREAKWATER_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// A database of its own for this test on PostgreSQL; `None` on SQLite
+/// (the file in the data directory). Asking for PostgreSQL where there is
+/// none is a failure, not a skip.
+pub fn test_database() -> Option<TestDatabase> {
+    if !on_postgres() {
+        return None;
+    }
+    if let Err(reason) = test_postgres::server() {
+        panic!("BREAKWATER_TEST_BACKEND=postgres, but there is no PostgreSQL server: {reason}");
+    }
+    test_postgres::database()
+}
+
+/// True (after saying so) when this test is about SQLite's file and the
+/// tests run on PostgreSQL: the caller returns early.
+pub fn sqlite_only(reason: &str) -> bool {
+    if !on_postgres() {
+        return false;
+    }
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a SQLite test")
+        .to_string();
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test} on PostgreSQL: {reason}");
+    true
 }
 
 fn init_logging() {

@@ -14,6 +14,7 @@ mod errors;
 mod filters;
 mod helpers;
 mod hostile;
+mod multinode;
 mod objects;
 mod operations;
 mod operator;
@@ -23,4 +24,6 @@ mod status;
 mod stix_fixtures;
 mod storage;
 mod stream;
+#[path = "../support/postgres.rs"]
+mod test_postgres;
 mod versions;

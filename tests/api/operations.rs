@@ -142,6 +142,26 @@ async fn config_check_reports_a_key_that_does_not_match_its_certificate() {
         "{}",
         stdout_of(&out)
     );
+    if on_postgres() {
+        // A database that does not answer, password and all.
+        let out = run(breakwater()
+            .arg("--config")
+            .arg(config_of(&dir))
+            .env(
+                "BREAKWATER_DATABASE",
+                "postgres://bw:s3cret@127.0.0.1:1/exchange?connect_timeout=2",
+            )
+            .args(["config", "check"]));
+        let text = stdout_of(&out);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        assert!(
+            text.contains("problem: the database postgres://bw:***@127.0.0.1:1/exchange")
+                && text.contains("cannot be reached"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cret"), "{text}");
+        return;
+    }
     std::fs::remove_file(dir.join("breakwater.db")).unwrap();
     let out = check();
     assert!(

@@ -4,9 +4,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use breakwater::config::DatabaseLocation;
 use breakwater::exchange::{Exchange, Settings};
 use breakwater::model::{Tier, Timestamp};
 use breakwater::stix::Validator;
+use breakwater::store::postgres::PgStore;
 use breakwater::store::sqlite::{Options, SqliteStore};
 use breakwater::store::{IngestBatch, NewCollection, NewObject, Store};
 use serde_json::{Value, json};
@@ -47,6 +49,50 @@ fn stored_object(n: usize) -> NewObject {
     }
 }
 
+/// A second store on the test's database, as another process (the command
+/// line) opens it, removing at most `max_rows` rows per maintenance
+/// transaction.
+fn another_store(app: &TestApp, max_rows: usize) -> Arc<dyn Store> {
+    match app.config.database_location() {
+        DatabaseLocation::Sqlite(path) => Arc::new(
+            SqliteStore::open_with(
+                &path,
+                &Options {
+                    max_rows_per_transaction: max_rows,
+                    ..Options::default()
+                },
+            )
+            .unwrap(),
+        ),
+        DatabaseLocation::Postgres(url) => Arc::new(
+            PgStore::open_with(
+                &url,
+                &breakwater::store::postgres::Options {
+                    pool_size: 4,
+                    max_rows_per_transaction: max_rows,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+        ),
+    }
+}
+
+/// These exercise the SQLite file (its size cap, its write lock); on
+/// PostgreSQL the same conditions are tested in the store's own tests.
+fn sqlite_only() -> bool {
+    if on_postgres() {
+        use std::io::Write;
+        let test = std::thread::current().name().unwrap_or("").to_string();
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: limits.max_database_bytes caps a SQLite file; PostgreSQL's disk_full is tested in store::postgres::tests"
+        );
+        return false;
+    }
+    true
+}
+
 /// The operator deletes a collection of thousands of objects from its own
 /// process (here: its own store handle on the same file, as the command
 /// line opens it) while members push to another collection. The deletion
@@ -66,18 +112,8 @@ async fn deleting_a_large_collection_while_members_push_costs_them_nothing() {
             tier: Tier::Green,
         })
         .unwrap();
-    let db = app.config.resolve(&app.config.database);
     // Test-sized transactions: at most 100 rows each.
-    let store = Arc::new(
-        SqliteStore::open_with(
-            &db,
-            &Options {
-                max_rows_per_transaction: 100,
-                ..Options::default()
-            },
-        )
-        .unwrap(),
-    );
+    let store = another_store(&app, 100);
     const BULK: usize = 4_000;
     for part in 0..4 {
         let status = store
@@ -195,6 +231,9 @@ fn health(text: &str) -> Value {
 /// acknowledged before is still served.
 #[tokio::test]
 async fn a_full_database_answers_507_says_so_once_and_takes_writes_again_once_space_is_freed() {
+    if !sqlite_only() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     init(&dir);
@@ -301,6 +340,9 @@ async fn a_full_database_answers_507_says_so_once_and_takes_writes_again_once_sp
 /// without a restart and without the member pushing it again.
 #[tokio::test]
 async fn a_background_envelope_that_meets_a_full_database_completes_once_space_is_freed() {
+    if !sqlite_only() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     init(&dir);
@@ -412,9 +454,11 @@ async fn a_database_locked_by_another_process_answers_503_with_retry_after() {
     let first = indicator("before the lock");
     member.push(&url, vec![first.clone()]).await;
 
-    let db = app.config.resolve(&app.config.database);
-    let holder = rusqlite::Connection::open(&db).unwrap();
-    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Another process holds the lock writes to this collection need: the
+    // SQLite file's write lock, or on PostgreSQL the collection's write lock
+    // (an advisory lock keyed by the first 8 bytes of its id), in an open
+    // transaction. The push waits its 10 s, then gives up.
+    let holder = Holder::take(&app).await;
     let body = json!({ "objects": [indicator("while locked")] });
     let (push, poll) = tokio::join!(member.post(&url, &body), member.get(&url));
     assert_eq!(
@@ -426,7 +470,7 @@ async fn a_database_locked_by_another_process_answers_503_with_retry_after() {
     assert_eq!(push.body["http_status"], "503");
     assert_eq!(push.body["error_code"], "unavailable");
     assert_eq!(push.header("retry-after"), Some("5"));
-    holder.execute_batch("ROLLBACK").unwrap();
+    holder.release().await;
 
     let again = member.post(&url, &body).await;
     assert_eq!(again.status, 202, "{}", again.text);
@@ -436,4 +480,46 @@ async fn a_database_locked_by_another_process_answers_503_with_retry_after() {
         .map(|o| o["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(served, expected);
+}
+
+/// An open transaction of another process holding a collection's writes.
+enum Holder {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client),
+}
+
+impl Holder {
+    async fn take(app: &TestApp) -> Holder {
+        match app.config.database_location() {
+            DatabaseLocation::Sqlite(path) => {
+                let holder = rusqlite::Connection::open(&path).unwrap();
+                holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+                Holder::Sqlite(holder)
+            }
+            DatabaseLocation::Postgres(url) => {
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(connection);
+                let id = uuid::Uuid::parse_str(&app.collection(Tier::Green)).unwrap();
+                let b = id.as_bytes();
+                let (k1, k2) = (
+                    i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+                    i32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+                );
+                client
+                    .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({k1}, {k2})"))
+                    .await
+                    .unwrap();
+                Holder::Postgres(client)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            Holder::Sqlite(c) => c.execute_batch("ROLLBACK").unwrap(),
+            Holder::Postgres(c) => c.batch_execute("ROLLBACK").await.unwrap(),
+        }
+    }
 }

@@ -30,10 +30,10 @@ fn stream_url(app: &TestApp, tier: Tier) -> String {
 
 /// One `objects` event.
 #[derive(Debug)]
-struct Event {
-    id: String,
+pub(crate) struct Event {
+    pub(crate) id: String,
     more: bool,
-    objects: Vec<Value>,
+    pub(crate) objects: Vec<Value>,
     /// The event as sent.
     raw: String,
 }
@@ -46,13 +46,13 @@ enum Block {
 }
 
 /// An open stream, read block by block.
-struct Stream {
+pub(crate) struct Stream {
     response: reqwest::Response,
     buffer: Vec<u8>,
 }
 
 impl Stream {
-    async fn open(client: &Client, url: &str, last_event_id: Option<&str>) -> Stream {
+    pub(crate) async fn open(client: &Client, url: &str, last_event_id: Option<&str>) -> Stream {
         let mut request = client.http.get(url).header(ACCEPT, EVENT_STREAM);
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id);
@@ -90,7 +90,7 @@ impl Stream {
     }
 
     /// The next `objects` event, skipping comments; `None` at the end.
-    async fn event(&mut self) -> Option<Event> {
+    pub(crate) async fn event(&mut self) -> Option<Event> {
         loop {
             match self.block().await? {
                 Block::Event(e) => return Some(e),
@@ -100,7 +100,7 @@ impl Stream {
     }
 
     /// Reads events until `n` objects have come; returns them and the last id.
-    async fn objects(&mut self, n: usize) -> (Vec<Value>, String) {
+    pub(crate) async fn objects(&mut self, n: usize) -> (Vec<Value>, String) {
         let mut objects = Vec::new();
         let mut last = String::new();
         while objects.len() < n {

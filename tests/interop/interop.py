@@ -23,6 +23,9 @@ from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 TAXII = "application/taxii+json;version=2.1"
 BINARY = sys.argv[1]
+# With a PostgreSQL URL, two nodes serve one database and the flows are
+# spread over both (pushes to one node, polls from the other).
+DATABASE = os.environ.get("INTEROP_DATABASE")
 RESULTS = []
 
 
@@ -99,9 +102,10 @@ class Member:
 def main():
     tmp = tempfile.mkdtemp(prefix="breakwater-interop-")
     data = os.path.join(tmp, "data")
-    server = None
+    servers = []
     try:
-        init = json.loads(subprocess.run([BINARY, "init", "--data-dir", data, "--json"], check=True, capture_output=True, text=True).stdout)
+        database = ["--database", DATABASE] if DATABASE else []
+        init = json.loads(subprocess.run([BINARY, "init", "--data-dir", data, *database, "--json"], check=True, capture_output=True, text=True).stdout)
         tiers = {c["tier"]: c["id"] for c in init["collections"]}
         identity = f"identity--{uuid.uuid4()}"
         cli(data, "members", "add", "rail-co", "--sector", "rail", "--clearance", "amber", "--identity", identity)
@@ -113,31 +117,39 @@ def main():
         token = json.loads(cli(data, "tokens", "issue", "--member", "rail-co", "--json"))["token"]
 
         env = dict(os.environ, BREAKWATER_TOKENS="true")
-        server = subprocess.Popen(
-            [BINARY, "--config", os.path.join(data, "breakwater.toml"), "serve", "--listen", "127.0.0.1:0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=env,
-        )
-        first = server.stdout.readline()
-        port = int(first.rsplit(":", 1)[1].split("/")[0])
-        curl_line = server.stdout.readline().strip()
-        base = f"https://localhost:{port}"
-        operator = Member(data, "operator", base)
+
+        def serve():
+            process = subprocess.Popen(
+                [BINARY, "--config", os.path.join(data, "breakwater.toml"), "serve", "--listen", "127.0.0.1:0"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env=env,
+            )
+            servers.append(process)
+            first = process.stdout.readline()
+            port = int(first.rsplit(":", 1)[1].split("/")[0])
+            return f"https://localhost:{port}", process.stdout.readline().strip()
+
+        base, curl_line = serve()
+        # The other node: the same data directory on another port.
+        other = serve()[0] if DATABASE else base
+        if DATABASE:
+            print(f"two nodes on PostgreSQL: {base} and {other}", flush=True)
+        operator = Member(data, "operator", other)
         rail = Member(data, "rail-co", base)
 
-        taxii2client_flow(operator, base, tiers)
+        taxii2client_flow(operator, other, tiers)
         stix2_flow(rail, base, tiers, identity, ship_identity)
-        opencti_polling(operator, rail, base, tiers)
-        misp_pull(rail, base, tiers, token)
-        cyware_client(rail, base, tiers, token)
+        opencti_polling(operator, rail, other, tiers)
+        misp_pull(rail, other, tiers, token)
+        cyware_client(rail, other, tiers, token)
         readme_curl(data, base, curl_line, tiers)
         live_push(operator, base, tiers)
     finally:
-        if server:
-            server.kill()
-            server.wait()
+        for process in servers:
+            process.kill()
+            process.wait()
         shutil.rmtree(tmp, ignore_errors=True)
     failed = sum(1 for _, e in RESULTS if e)
     print(f"{len(RESULTS) - failed} passed, {failed} failed")

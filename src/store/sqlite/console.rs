@@ -4,8 +4,6 @@
 //! budget, so a page costs the same at 10,000 objects as at 1,000,000.
 
 use rusqlite::{Connection, Row, params};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use super::{SqliteStore, collect, collection_id, ts};
 use crate::model::CollectionId;
@@ -193,94 +191,32 @@ const EDGE_INSERT: &str = "INSERT OR IGNORE INTO object_edges
         (date_added, source_ref, target_ref, edge_type, collection_id, via_id)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
-/// The parts of an object the read models index. Everything else in the
-/// body is skipped unread; a field of an unexpected shape is ignored (the
-/// object was validated before it got here, so that would be a bug, and
-/// must not fail the write).
-#[derive(Deserialize)]
-struct Indexed<'a> {
-    #[serde(borrow)]
-    labels: Option<&'a RawValue>,
-    #[serde(borrow)]
-    relationship_type: Option<&'a RawValue>,
-    #[serde(borrow)]
-    source_ref: Option<&'a RawValue>,
-    #[serde(borrow)]
-    target_ref: Option<&'a RawValue>,
-    #[serde(borrow)]
-    sighting_of_ref: Option<&'a RawValue>,
-    #[serde(borrow)]
-    observed_data_refs: Option<&'a RawValue>,
-    #[serde(borrow)]
-    where_sighted_refs: Option<&'a RawValue>,
-}
-
-fn text(raw: Option<&RawValue>) -> Option<String> {
-    serde_json::from_str(raw?.get()).ok()
-}
-
-fn texts(raw: Option<&RawValue>) -> Vec<String> {
-    raw.and_then(|r| serde_json::from_str::<Vec<serde_json::Value>>(r.get()).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|v| match v {
-            serde_json::Value::String(s) => Some(s),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Counts a new object version and adds its labels, and a relationship's or
-/// sighting's edges, as the writer stores it (inside its transaction): the
-/// same rows the schema-0004 migration derives for objects stored before it.
+/// sighting's edges, as the writer stores it or `store copy` imports it
+/// (inside its transaction): the same rows the schema-0004 migration
+/// derives for objects stored before it.
 pub(super) fn index_object(
     tx: &Connection,
     collection: &str,
     date_added: i64,
-    object: &NewObject,
+    (id, object_type, body): (&str, &str, &str),
     is_last: bool,
 ) -> StoreResult<()> {
     tx.prepare_cached(COUNT_INSERTED)?
-        .execute(params![collection, object.object_type, is_last])?;
-    let Ok(found) = serde_json::from_str::<Indexed<'_>>(&object.body) else {
-        return Ok(());
-    };
-    let labels = texts(found.labels);
+        .execute(params![collection, object_type, is_last])?;
+    let found = index_entries(id, object_type, body);
+    let labels = found.labels;
     if !labels.is_empty() {
         let mut insert = tx.prepare_cached(LABEL_INSERT)?;
         for label in &labels {
             insert.execute(params![date_added, label, collection])?;
         }
     }
-    let mut edges: Vec<(String, String, String)> = Vec::new();
-    match object.object_type.as_str() {
-        "relationship" => {
-            if let (Some(source), Some(target)) = (text(found.source_ref), text(found.target_ref)) {
-                let kind =
-                    text(found.relationship_type).unwrap_or_else(|| "related-to".to_string());
-                edges.push((source, target, kind));
-            }
-        }
-        "sighting" => {
-            let own = || object.id.clone();
-            if let Some(of) = text(found.sighting_of_ref) {
-                edges.push((own(), of, "sighting-of".into()));
-            }
-            for r in texts(found.observed_data_refs) {
-                edges.push((own(), r, "observed".into()));
-            }
-            for r in texts(found.where_sighted_refs) {
-                edges.push((own(), r, "seen-at".into()));
-            }
-        }
-        _ => {}
-    }
+    let edges = found.edges;
     if !edges.is_empty() {
         let mut insert = tx.prepare_cached(EDGE_INSERT)?;
         for (source, target, kind) in edges {
-            insert.execute(params![
-                date_added, source, target, kind, collection, object.id
-            ])?;
+            insert.execute(params![date_added, source, target, kind, collection, id])?;
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 
 pub mod backup;
 mod console;
+mod copy;
 mod maintenance;
 mod migrations;
 mod space;
@@ -17,7 +18,7 @@ use self::writer::Writer;
 use crate::model::{CollectionId, Tier, Timestamp};
 use crate::store::*;
 
-pub use maintenance::DEFAULT_MAX_ROWS;
+pub use crate::store::chunker::DEFAULT_MAX_ROWS;
 pub use migrations::LATEST as SCHEMA_VERSION;
 
 /// The writer connection's page cache, in KiB (a negative `cache_size`).
@@ -930,6 +931,14 @@ impl Store for SqliteStore {
         self.read(|c| {
             Ok(c.prepare_cached(sql::OBJECT_COUNT)?
                 .query_row([collection.to_string()], |r| r.get::<_, i64>(0))? as u64)
+        })
+    }
+
+    fn last_key(&self, collection: CollectionId) -> StoreResult<Option<Cursor>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(sql::OBJECT_LAST_KEY)?
+                .query_row([collection.to_string()], |r| r.get::<_, Option<i64>>(0))?
+                .map(Cursor))
         })
     }
 

@@ -106,6 +106,8 @@ pub const OBJECT_INSERT: &str =
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 pub const OBJECT_EXISTS: &str =
     "SELECT EXISTS (SELECT 1 FROM objects WHERE collection_id = ?1 AND object_id = ?2)";
+pub const OBJECT_LAST_KEY: &str =
+    "SELECT MAX(date_added) FROM objects INDEXED BY objects_page WHERE collection_id = ?1";
 pub const OBJECT_COUNT: &str = "SELECT COUNT(*) FROM objects WHERE collection_id = ?1";
 pub const OBJECT_REMARK_ENDS: &str = "UPDATE objects SET
         is_first = (version = (SELECT MIN(o.version) FROM objects o WHERE o.collection_id = ?1 AND o.object_id = ?2)),

@@ -701,7 +701,13 @@ fn store_object(
                     .execute(params![collection, object.id])?;
             }
             let date_added = clock.next(now);
-            super::console::index_object(tx, collection, date_added.micros(), object, is_last)?;
+            super::console::index_object(
+                tx,
+                collection,
+                date_added.micros(),
+                (&object.id, &object.object_type, &object.body),
+                is_last,
+            )?;
             tx.prepare_cached(sql::OBJECT_INSERT)?.execute(params![
                 collection,
                 date_added.micros(),
@@ -728,7 +734,13 @@ fn store_object(
             }
             let date_added = clock.next(now);
             let version_text = date_added.to_string();
-            super::console::index_object(tx, collection, date_added.micros(), object, true)?;
+            super::console::index_object(
+                tx,
+                collection,
+                date_added.micros(),
+                (&object.id, &object.object_type, &object.body),
+                true,
+            )?;
             tx.prepare_cached(sql::OBJECT_INSERT)?.execute(params![
                 collection,
                 date_added.micros(),
