@@ -656,25 +656,8 @@ impl Store for SqliteStore {
     }
 
     fn begin_pending(&self, batch: &IngestBatch) -> StoreResult<StatusRecord> {
-        let details = StatusDetails {
-            successes: Vec::new(),
-            failures: batch.refused.clone(),
-            pendings: batch
-                .accepted
-                .iter()
-                .map(|o| StatusDetail {
-                    id: o.id.clone(),
-                    version: o
-                        .version
-                        .as_ref()
-                        .map(|(_, text)| text.clone())
-                        .unwrap_or_default(),
-                    message: None,
-                })
-                .collect(),
-        };
-        let record = batch.status(None, details);
-        let payload = pending_payload(batch)?;
+        let record = batch.status(None, super::payload::pending_details(batch));
+        let payload = super::payload::serialize(&batch.accepted)?;
         let out = record.clone();
         self.writer.exec(move |tx| {
             let details = serde_json::to_string(&record.details)
@@ -719,7 +702,7 @@ impl Store for SqliteStore {
             .map(
                 |(id, api_root, collection, member, requested, details, payload)| {
                     let details = status_details(&details)?;
-                    let accepted = parse_pending_payload(&payload)?;
+                    let accepted = super::payload::parse(&payload)?;
                     Ok(IngestBatch {
                         status_id: id,
                         api_root,
@@ -1054,61 +1037,6 @@ impl Store for SqliteStore {
     ) -> StoreResult<ScanPage<AuditRecord, AuditCursor>> {
         self.console_audit(filter, before, limit, budget)
     }
-}
-
-/// The accepted objects of a background ingest, as kept in `statuses.payload`:
-/// bodies embedded as JSON (not as escaped strings), borrowed when writing.
-#[derive(serde::Serialize)]
-struct PendingObjectOut<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    object_type: &'a str,
-    spec_version: &'a str,
-    version: Option<(i64, &'a str)>,
-    body: &'a serde_json::value::RawValue,
-}
-
-#[derive(serde::Deserialize)]
-struct PendingObjectIn {
-    id: String,
-    #[serde(rename = "type")]
-    object_type: String,
-    spec_version: String,
-    version: Option<(i64, String)>,
-    body: Box<serde_json::value::RawValue>,
-}
-
-fn pending_payload(batch: &IngestBatch) -> StoreResult<String> {
-    let objects = batch
-        .accepted
-        .iter()
-        .map(|o| {
-            Ok(PendingObjectOut {
-                id: &o.id,
-                object_type: &o.object_type,
-                spec_version: &o.spec_version,
-                version: o.version.as_ref().map(|(t, s)| (t.micros(), s.as_str())),
-                body: serde_json::from_str(&o.body)
-                    .map_err(|e| StoreError::Corrupt(format!("object body: {e}")))?,
-            })
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
-    serde_json::to_string(&objects).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn parse_pending_payload(text: &str) -> StoreResult<Vec<NewObject>> {
-    let objects: Vec<PendingObjectIn> = serde_json::from_str(text)
-        .map_err(|e| StoreError::Corrupt(format!("pending payload: {e}")))?;
-    Ok(objects
-        .into_iter()
-        .map(|o| NewObject {
-            id: o.id,
-            object_type: o.object_type,
-            spec_version: o.spec_version,
-            version: o.version.map(|(t, s)| (ts(t), s)),
-            body: o.body.get().to_string(),
-        })
-        .collect())
 }
 
 #[cfg(test)]
