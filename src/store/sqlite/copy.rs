@@ -6,7 +6,7 @@
 
 use rusqlite::params;
 
-use super::{SqliteStore, collection_id, member_id, sql, ts};
+use super::{SqliteStore, collection_id, insert_certificate, member_id, sql, ts};
 use crate::model::CollectionId;
 use crate::store::copy::{ObjectRow, Portable, Settings, StatusRow, status_counts};
 use crate::store::{AuditEvent, Grantee, StatusRecord, StoreError, StoreResult};
@@ -174,20 +174,7 @@ impl Portable for SqliteStore {
                 )?;
             }
             for cert in &s.certificates {
-                let member = member_id(tx, &cert.member)?;
-                tx.execute(
-                    sql::CERTIFICATE_INSERT,
-                    params![
-                        cert.fingerprint,
-                        member,
-                        cert.serial,
-                        cert.subject,
-                        cert.not_before.micros(),
-                        cert.not_after.micros(),
-                        cert.revoked_at.map(|t| t.micros()),
-                        cert.added.micros()
-                    ],
-                )?;
+                insert_certificate(tx, member_id(tx, &cert.member)?, cert)?;
             }
             for g in &s.grants {
                 let collection = g.collection.to_string();

@@ -231,6 +231,27 @@ fn collect<T>(
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// Registers `cert` for the member with row id `member`.
+fn insert_certificate(
+    tx: &Connection,
+    member: i64,
+    cert: &CertificateRecord,
+) -> rusqlite::Result<usize> {
+    tx.execute(
+        sql::CERTIFICATE_INSERT,
+        params![
+            cert.fingerprint,
+            member,
+            cert.serial,
+            cert.subject,
+            cert.not_before.micros(),
+            cert.not_after.micros(),
+            cert.revoked_at.map(|t| t.micros()),
+            cert.added.micros()
+        ],
+    )
+}
+
 fn member_id(tx: &Connection, name: &str) -> StoreResult<i64> {
     tx.query_row(sql::MEMBER_ID, [name], |r| r.get(0))
         .optional()?
@@ -507,20 +528,8 @@ impl Store for SqliteStore {
     fn add_certificate(&self, cert: CertificateRecord) -> StoreResult<()> {
         self.writer.exec(move |tx| {
             let member = member_id(tx, &cert.member)?;
-            tx.execute(
-                sql::CERTIFICATE_INSERT,
-                params![
-                    cert.fingerprint,
-                    member,
-                    cert.serial,
-                    cert.subject,
-                    cert.not_before.micros(),
-                    cert.not_after.micros(),
-                    cert.revoked_at.map(|t| t.micros()),
-                    cert.added.micros()
-                ],
-            )
-            .map_err(|e| conflict(e, || "that certificate is already registered".into()))?;
+            insert_certificate(tx, member, &cert)
+                .map_err(|e| conflict(e, || "that certificate is already registered".into()))?;
             Ok(())
         })
     }
