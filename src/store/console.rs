@@ -186,6 +186,55 @@ pub struct AuditRecord {
     pub event: super::AuditEvent,
 }
 
+/// The index a browse page walks: the most selective one the filter allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BrowseIndex {
+    Label,
+    Creator,
+    Type,
+    Date,
+}
+
+/// What a browse page reads, newest first: through `index`, keys below
+/// `upper` down to `lower` (inclusive), at most `budget` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BrowseScan {
+    pub index: BrowseIndex,
+    pub upper: i64,
+    pub lower: i64,
+    pub budget: usize,
+}
+
+/// The scan for a browse page of `limit` objects: the filter's index, the
+/// cursor or `added_until` (whichever is older) as the upper bound,
+/// `added_from` as the lower, and a budget of at least one more row than
+/// the page.
+pub(crate) fn browse_scan(
+    filter: &BrowseFilter,
+    before: Option<super::Cursor>,
+    limit: usize,
+    budget: usize,
+) -> BrowseScan {
+    let index = if filter.label.is_some() {
+        BrowseIndex::Label
+    } else if filter.creator.is_some() {
+        BrowseIndex::Creator
+    } else if filter.object_type.is_some() {
+        BrowseIndex::Type
+    } else {
+        BrowseIndex::Date
+    };
+    BrowseScan {
+        index,
+        upper: before
+            .map(|c| c.0)
+            .unwrap_or(i64::MAX)
+            .min(filter.added_until.map_or(i64::MAX, |t| t.micros())),
+        lower: filter.added_from.map_or(i64::MIN, |t| t.micros()),
+        budget: budget.max(limit + 1),
+    }
+}
+
 /// Where a page of the submissions list starts, newest first: the request
 /// time and id to read below. Without a cursor, the largest possible
 /// position: after every timestamp, and any id sorts below a string of

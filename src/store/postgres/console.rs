@@ -423,22 +423,19 @@ impl PgStore {
         limit: usize,
         budget: usize,
     ) -> StoreResult<ScanPage<ObjectSummary, Cursor>> {
-        // The most selective index the filter allows drives the walk.
-        let sql = if filter.label.is_some() {
-            BROWSE_BY_LABEL
-        } else if filter.creator.is_some() {
-            BROWSE_BY_CREATOR
-        } else if filter.object_type.is_some() {
-            BROWSE_BY_TYPE
-        } else {
-            BROWSE_BY_DATE
+        use crate::store::console::{BrowseIndex, BrowseScan, browse_scan};
+        let BrowseScan {
+            index,
+            upper,
+            lower,
+            budget,
+        } = browse_scan(filter, before, limit, budget);
+        let sql = match index {
+            BrowseIndex::Label => BROWSE_BY_LABEL,
+            BrowseIndex::Creator => BROWSE_BY_CREATOR,
+            BrowseIndex::Type => BROWSE_BY_TYPE,
+            BrowseIndex::Date => BROWSE_BY_DATE,
         };
-        let upper = before
-            .map(|c| c.0)
-            .unwrap_or(i64::MAX)
-            .min(filter.added_until.map_or(i64::MAX, |t| t.micros()));
-        let lower = filter.added_from.map_or(i64::MIN, |t| t.micros());
-        let budget = budget.max(limit + 1);
         let budget_param = budget as i64;
         self.inner.read(async |db| {
             let rows = db
