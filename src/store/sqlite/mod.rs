@@ -231,6 +231,36 @@ fn collect<T>(
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// Writes `root` (a new one, or new settings of one).
+fn upsert_api_root(tx: &Connection, root: &ApiRoot) -> rusqlite::Result<usize> {
+    tx.execute(
+        sql::API_ROOT_UPSERT,
+        params![
+            root.name,
+            root.title,
+            root.description,
+            root.max_content_length as i64,
+            root.is_default
+        ],
+    )
+}
+
+/// Writes the new collection `c`.
+fn insert_collection(tx: &Connection, c: &Collection) -> rusqlite::Result<usize> {
+    tx.execute(
+        sql::COLLECTION_INSERT,
+        params![
+            c.id.to_string(),
+            c.api_root,
+            c.alias,
+            c.title,
+            c.description,
+            c.tier.as_str(),
+            c.created.micros()
+        ],
+    )
+}
+
 /// Registers `cert` for the member with row id `member`.
 fn insert_certificate(
     tx: &Connection,
@@ -310,16 +340,7 @@ impl Store for SqliteStore {
 
     fn upsert_api_root(&self, root: ApiRoot) -> StoreResult<()> {
         self.writer.exec(move |tx| {
-            tx.execute(
-                sql::API_ROOT_UPSERT,
-                params![
-                    root.name,
-                    root.title,
-                    root.description,
-                    root.max_content_length as i64,
-                    root.is_default
-                ],
-            )?;
+            upsert_api_root(tx, &root)?;
             if root.is_default {
                 tx.execute(sql::API_ROOT_CLEAR_DEFAULT, [&root.name])?;
             }
@@ -365,19 +386,7 @@ impl Store for SqliteStore {
         };
         let record = collection.clone();
         self.writer.exec(move |tx| {
-            tx.execute(
-                sql::COLLECTION_INSERT,
-                params![
-                    record.id.to_string(),
-                    record.api_root,
-                    record.alias,
-                    record.title,
-                    record.description,
-                    record.tier.as_str(),
-                    record.created.micros()
-                ],
-            )
-            .map_err(|e| {
+            insert_collection(tx, &record).map_err(|e| {
                 conflict(e, || {
                     format!(
                         "a collection with alias '{}' already exists in API root '{}', or the API root does not exist",
