@@ -115,6 +115,18 @@ pub(crate) fn postgres_fixture() -> Option<PostgresFixture> {
 /// A store with the API root `crc` and one green collection.
 fn setup(f: &dyn Fixture) -> (Arc<dyn Store>, CollectionId) {
     let store = f.open();
+    let c = seed(&*store);
+    (store, c)
+}
+
+/// Gives `store` the API root `crc` and one green collection, its id.
+pub(crate) fn seed(store: &dyn Store) -> CollectionId {
+    api_root(store);
+    new_collection(store, "green")
+}
+
+/// Gives `store` the default API root `crc`.
+pub(crate) fn api_root(store: &dyn Store) {
     store
         .upsert_api_root(ApiRoot {
             name: "crc".into(),
@@ -124,11 +136,9 @@ fn setup(f: &dyn Fixture) -> (Arc<dyn Store>, CollectionId) {
             is_default: true,
         })
         .unwrap();
-    let c = new_collection(&store, "green");
-    (store, c)
 }
 
-fn new_collection(store: &Arc<dyn Store>, title: &str) -> CollectionId {
+fn new_collection(store: &dyn Store, title: &str) -> CollectionId {
     store
         .create_collection(NewCollection {
             api_root: "crc".into(),
@@ -141,7 +151,7 @@ fn new_collection(store: &Arc<dyn Store>, title: &str) -> CollectionId {
         .id
 }
 
-fn object(id: &str, modified: Option<&str>) -> NewObject {
+pub(crate) fn object(id: &str, modified: Option<&str>) -> NewObject {
     NewObject {
         id: id.into(),
         object_type: id.split("--").next().unwrap().into(),
@@ -151,7 +161,7 @@ fn object(id: &str, modified: Option<&str>) -> NewObject {
     }
 }
 
-fn batch(collection: CollectionId, objects: Vec<NewObject>) -> IngestBatch {
+pub(crate) fn batch(collection: CollectionId, objects: Vec<NewObject>) -> IngestBatch {
     IngestBatch {
         status_id: uuid::Uuid::new_v4().to_string(),
         api_root: "crc".into(),
@@ -164,11 +174,11 @@ fn batch(collection: CollectionId, objects: Vec<NewObject>) -> IngestBatch {
     }
 }
 
-fn id(n: usize) -> String {
+pub(crate) fn id(n: usize) -> String {
     format!("indicator--00000000-0000-4000-8000-{n:012}")
 }
 
-const V1: &str = "2026-01-01T00:00:00.000Z";
+pub(crate) const V1: &str = "2026-01-01T00:00:00.000Z";
 
 /// Polls `probe` until it holds; a bound on waiting, not a timing claim.
 fn eventually(what: &str, mut probe: impl FnMut() -> bool) {
@@ -234,7 +244,7 @@ fn polling_after_the_last_date_added_sees_every_object_once(f: &dyn Fixture) {
 /// it as the row id), and each collection's keys increase.
 fn date_added_is_unique_across_collections(f: &dyn Fixture) {
     let (store, a) = setup(f);
-    let b = new_collection(&store, "other");
+    let b = new_collection(&*store, "other");
     let other = f.open();
     let threads: Vec<_> = [(store.clone(), a), (other, b)]
         .into_iter()
@@ -796,7 +806,7 @@ fn members_grants_and_collections_keep_their_rules(f: &dyn Fixture) {
     store.delete_api_root("partners").unwrap();
 }
 
-fn alias_collection(store: &Arc<dyn Store>, alias: &str) -> CollectionId {
+pub(crate) fn alias_collection(store: &dyn Store, alias: &str) -> CollectionId {
     store
         .create_collection(NewCollection {
             api_root: "crc".into(),
@@ -809,7 +819,7 @@ fn alias_collection(store: &Arc<dyn Store>, alias: &str) -> CollectionId {
         .id
 }
 
-fn fill(store: &Arc<dyn Store>, c: CollectionId, from: usize, n: usize) {
+pub(crate) fn fill(store: &dyn Store, c: CollectionId, from: usize, n: usize) {
     let objects = (from..from + n).map(|i| object(&id(i), Some(V1))).collect();
     let status = store.ingest(batch(c, objects)).unwrap();
     assert_eq!(status.details.successes.len(), n);
@@ -819,9 +829,9 @@ fn a_deleted_collection_vanishes_at_once_and_is_emptied_in_bounded_transactions(
     let (_, keep) = setup(f);
     let store = f.open_with_max_rows(7);
     let other = f.open();
-    let doomed = alias_collection(&store, "doomed");
-    fill(&store, doomed, 0, 50);
-    fill(&store, keep, 100, 3);
+    let doomed = alias_collection(&*store, "doomed");
+    fill(&*store, doomed, 0, 50);
+    fill(&*store, keep, 100, 3);
     store
         .set_grant(Grant {
             collection: doomed,
@@ -864,7 +874,7 @@ fn a_deleted_collection_vanishes_at_once_and_is_emptied_in_bounded_transactions(
         Err(StoreError::NotFound(_))
     ));
     // Its alias is free for a new collection.
-    alias_collection(&store, "doomed");
+    alias_collection(&*store, "doomed");
     // An envelope that was already on its way stores nothing there.
     let late = other
         .ingest(batch(doomed, vec![object(&id(999), Some(V1))]))
@@ -899,13 +909,13 @@ fn two_stores_purging_at_once_remove_everything_once(f: &dyn Fixture) {
     let (store, keep) = setup(f);
     let doomed: Vec<CollectionId> = (0..3)
         .map(|i| {
-            let c = alias_collection(&store, &format!("doomed-{i}"));
-            fill(&store, c, i * 100, 40);
+            let c = alias_collection(&*store, &format!("doomed-{i}"));
+            fill(&*store, c, i * 100, 40);
             store.delete_collection(c).unwrap();
             c
         })
         .collect();
-    fill(&store, keep, 1000, 2);
+    fill(&*store, keep, 1000, 2);
     let purgers: Vec<_> = (0..2)
         .map(|_| {
             let s = f.open_with_max_rows(5);
@@ -957,10 +967,10 @@ fn expired_statuses_are_purged_in_bounded_transactions(f: &dyn Fixture) {
 fn the_last_key_is_the_newest_visible_object_for_every_store(f: &dyn Fixture) {
     let (store, c) = setup(f);
     let other = f.open();
-    let empty = new_collection(&store, "empty");
+    let empty = new_collection(&*store, "empty");
     assert_eq!(store.last_key(c).unwrap(), None);
-    fill(&store, c, 0, 5);
-    fill(&other, empty, 10, 1);
+    fill(&*store, c, 0, 5);
+    fill(&*other, empty, 10, 1);
     let every = ObjectFilter {
         versions: VersionFilter::All,
         ..Default::default()
@@ -976,7 +986,7 @@ fn the_last_key_is_the_newest_visible_object_for_every_store(f: &dyn Fixture) {
             .items
             .is_empty()
     );
-    fill(&other, c, 20, 1);
+    fill(&*other, c, 20, 1);
     let after = store
         .list_objects(c, &every, Some(head), 100, false)
         .unwrap();
@@ -1008,7 +1018,7 @@ macro_rules! behaviours {
     };
 }
 
-mod console;
+pub(crate) mod console;
 
 behaviours!(
     polling_after_the_last_date_added_sees_every_object_once,

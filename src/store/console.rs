@@ -186,6 +186,138 @@ pub struct AuditRecord {
     pub event: super::AuditEvent,
 }
 
+/// The index a browse page walks: the most selective one the filter allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BrowseIndex {
+    Label,
+    Creator,
+    Type,
+    Date,
+}
+
+/// What a browse page reads, newest first: through `index`, keys below
+/// `upper` down to `lower` (inclusive), at most `budget` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BrowseScan {
+    pub index: BrowseIndex,
+    pub upper: i64,
+    pub lower: i64,
+    pub budget: usize,
+}
+
+/// The scan for a browse page of `limit` objects: the filter's index, the
+/// cursor or `added_until` (whichever is older) as the upper bound,
+/// `added_from` as the lower, and a budget of at least one more row than
+/// the page.
+pub(crate) fn browse_scan(
+    filter: &BrowseFilter,
+    before: Option<super::Cursor>,
+    limit: usize,
+    budget: usize,
+) -> BrowseScan {
+    let index = if filter.label.is_some() {
+        BrowseIndex::Label
+    } else if filter.creator.is_some() {
+        BrowseIndex::Creator
+    } else if filter.object_type.is_some() {
+        BrowseIndex::Type
+    } else {
+        BrowseIndex::Date
+    };
+    BrowseScan {
+        index,
+        upper: before
+            .map(|c| c.0)
+            .unwrap_or(i64::MAX)
+            .min(filter.added_until.map_or(i64::MAX, |t| t.micros())),
+        lower: filter.added_from.map_or(i64::MIN, |t| t.micros()),
+        budget: budget.max(limit + 1),
+    }
+}
+
+/// Where a page of the submissions list starts, newest first: the request
+/// time and id to read below. Without a cursor, the largest possible
+/// position: after every timestamp, and any id sorts below a string of
+/// U+FFFF.
+pub(crate) fn status_position(before: Option<&StatusCursor>) -> (i64, String) {
+    match before {
+        Some(c) => (c.requested.micros(), c.id.clone()),
+        None => (i64::MAX, "\u{ffff}".to_string()),
+    }
+}
+
+/// A page of the submissions list from up to `limit + 1` rows read: the
+/// first `limit`, and where the next page starts when there were more.
+pub(crate) fn status_page(
+    mut items: Vec<StatusSummary>,
+    limit: usize,
+) -> ScanPage<StatusSummary, StatusCursor> {
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let resume = more.then(|| items.last()).flatten().map(|s| StatusCursor {
+        requested: s.request_timestamp,
+        id: s.id.clone(),
+    });
+    ScanPage {
+        items,
+        resume,
+        budget_spent: false,
+    }
+}
+
+/// The index an audit page is read through: by member, by action, or by
+/// time alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuditIndex {
+    Member,
+    Action,
+    Time,
+}
+
+/// What an audit page reads, newest first: through `index`, rows below
+/// (`at`, `id`) down to `lower` (inclusive), at most `budget` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AuditScan {
+    pub index: AuditIndex,
+    pub at: i64,
+    pub id: i64,
+    pub lower: i64,
+    pub budget: usize,
+}
+
+/// The scan for an audit page of `limit` records: the filter's index, the
+/// cursor or `until` (whichever is older) as the upper bound, `since` as
+/// the lower, and a budget of at least one more row than the page.
+pub(crate) fn audit_scan(
+    filter: &AuditFilter,
+    before: Option<AuditCursor>,
+    limit: usize,
+    budget: usize,
+) -> AuditScan {
+    let index = if filter.member.is_some() {
+        AuditIndex::Member
+    } else if filter.action.is_some() {
+        AuditIndex::Action
+    } else {
+        AuditIndex::Time
+    };
+    let (at, id) = match before {
+        Some(c) => (c.at.micros(), c.id),
+        None => (i64::MAX, i64::MAX),
+    };
+    let (at, id) = match filter.until {
+        Some(until) if until.micros() <= at => (until.micros(), i64::MIN),
+        _ => (at, id),
+    };
+    AuditScan {
+        index,
+        at,
+        id,
+        lower: filter.since.map_or(i64::MIN, |t| t.micros()),
+        budget: budget.max(limit + 1),
+    }
+}
+
 /// What a stored object version adds to the read models: its labels, its
 /// creator and, for a relationship or sighting, the edges it states. Both
 /// backends index each version they store with this.

@@ -4,7 +4,7 @@
 
 use serde_json::value::RawValue;
 
-use crate::model::Timestamp;
+use crate::model::{CollectionId, Timestamp};
 use crate::store::{IngestBatch, NewObject, StatusDetail, StatusDetails, StoreError, StoreResult};
 
 #[derive(serde::Serialize)]
@@ -65,18 +65,31 @@ pub fn pending_details(batch: &IngestBatch) -> StatusDetails {
     StatusDetails {
         successes: Vec::new(),
         failures: batch.refused.clone(),
-        pendings: batch
-            .accepted
-            .iter()
-            .map(|o| StatusDetail {
-                id: o.id.clone(),
-                version: o
-                    .version
-                    .as_ref()
-                    .map(|(_, text)| text.clone())
-                    .unwrap_or_default(),
-                message: None,
-            })
-            .collect(),
+        pendings: batch.accepted.iter().map(|o| detail(o, None)).collect(),
     }
+}
+
+/// An object's line in a status: its id and version, and why it was refused
+/// (`None` while pending or once stored).
+pub fn detail(object: &NewObject, message: Option<String>) -> StatusDetail {
+    StatusDetail {
+        id: object.id.clone(),
+        version: object
+            .version
+            .as_ref()
+            .map(|(_, text)| text.clone())
+            .unwrap_or_default(),
+        message,
+    }
+}
+
+/// The refusal of an object whose collection was deleted while its envelope
+/// was on the way.
+pub fn refused_by_deleted_collection(collection: CollectionId, object: &NewObject) -> StatusDetail {
+    detail(
+        object,
+        Some(format!(
+            "collection {collection} has been deleted; the object was not stored"
+        )),
+    )
 }

@@ -4,36 +4,15 @@
 
 use std::sync::Arc;
 
-use super::{Fixture, postgres_fixture, sqlite_fixture};
+use super::{Fixture, alias_collection, api_root, postgres_fixture, sqlite_fixture};
 use crate::model::{CollectionId, Tier, Timestamp};
 use crate::store::*;
 
 fn store(f: &dyn Fixture) -> (Arc<dyn Store>, CollectionId) {
     let store = f.open();
-    store
-        .upsert_api_root(ApiRoot {
-            name: "crc".into(),
-            title: "t".into(),
-            description: None,
-            max_content_length: 1000,
-            is_default: true,
-        })
-        .unwrap();
-    let c = collection(&store, "green");
+    api_root(&*store);
+    let c = alias_collection(&*store, "green");
     (store, c)
-}
-
-fn collection(store: &Arc<dyn Store>, alias: &str) -> CollectionId {
-    store
-        .create_collection(NewCollection {
-            api_root: "crc".into(),
-            alias: Some(alias.into()),
-            title: alias.into(),
-            description: None,
-            tier: Tier::Green,
-        })
-        .unwrap()
-        .id
 }
 
 fn uuid(n: usize) -> String {
@@ -274,7 +253,7 @@ fn budget_bounds_a_residual_scan_and_paging_still_finds_everything(f: &dyn Fixtu
 
 fn counts_follow_versions_and_deletions(f: &dyn Fixture) {
     let (store, c) = store(f);
-    let other = collection(&store, "amber");
+    let other = alias_collection(&*store, "amber");
     ingest(
         &store,
         c,
@@ -335,7 +314,7 @@ fn counts_follow_versions_and_deletions(f: &dyn Fixture) {
 
 fn edges_come_from_latest_relationships_and_sightings_in_the_given_collections(f: &dyn Fixture) {
     let (store, c) = store(f);
-    let hidden = collection(&store, "red");
+    let hidden = alias_collection(&*store, "red");
     let indicator = format!("indicator--{}", uuid(1));
     let campaign = format!("campaign--{}", uuid(2));
     let identity = format!("identity--{}", uuid(3));
@@ -714,7 +693,7 @@ fn a_deleted_collection_leaves_the_read_models_at_once_and_its_side_rows_go_with
     f: &dyn Fixture,
 ) {
     let (store, kept) = store(f);
-    let gone = collection(&store, "doomed");
+    let gone = alias_collection(&*store, "doomed");
     let indicator = format!("indicator--{}", uuid(1));
     let campaign = format!("campaign--{}", uuid(2));
     let objects = |offset: usize| {
@@ -900,6 +879,41 @@ fn a_nul_in_member_content_fails_neither_the_write_nor_the_pages(f: &dyn Fixture
         .sum();
     assert_eq!(refused, 1);
     assert_eq!(store.type_counts(&[c]).unwrap()[0].objects, 1);
+}
+
+/// What the upgrade tests of both backends find after a schema-2 database
+/// with a partial push (3 stored, 2 refused) in its second hour and a poll
+/// of 9 objects by member `m` (sector rail) gains the read models.
+pub(crate) fn assert_upgraded_activity(store: &dyn Store) {
+    let pushes = store
+        .activity(&ActivityQuery {
+            granularity: Granularity::Hour,
+            since: Timestamp::from_micros(0),
+            action: Activity::Push,
+            collections: None,
+            member: None,
+        })
+        .unwrap();
+    assert_eq!(pushes.len(), 1);
+    assert_eq!(
+        (
+            pushes[0].period,
+            pushes[0].sector.as_str(),
+            pushes[0].objects,
+            pushes[0].refused
+        ),
+        (2, "rail", 3, 2)
+    );
+    let polls = store
+        .activity(&ActivityQuery {
+            granularity: Granularity::Day,
+            since: Timestamp::from_micros(0),
+            action: Activity::Poll,
+            collections: None,
+            member: Some("m".into()),
+        })
+        .unwrap();
+    assert_eq!(polls[0].objects, 9);
 }
 
 behaviours!(

@@ -423,22 +423,19 @@ impl PgStore {
         limit: usize,
         budget: usize,
     ) -> StoreResult<ScanPage<ObjectSummary, Cursor>> {
-        // The most selective index the filter allows drives the walk.
-        let sql = if filter.label.is_some() {
-            BROWSE_BY_LABEL
-        } else if filter.creator.is_some() {
-            BROWSE_BY_CREATOR
-        } else if filter.object_type.is_some() {
-            BROWSE_BY_TYPE
-        } else {
-            BROWSE_BY_DATE
+        use crate::store::console::{BrowseIndex, BrowseScan, browse_scan};
+        let BrowseScan {
+            index,
+            upper,
+            lower,
+            budget,
+        } = browse_scan(filter, before, limit, budget);
+        let sql = match index {
+            BrowseIndex::Label => BROWSE_BY_LABEL,
+            BrowseIndex::Creator => BROWSE_BY_CREATOR,
+            BrowseIndex::Type => BROWSE_BY_TYPE,
+            BrowseIndex::Date => BROWSE_BY_DATE,
         };
-        let upper = before
-            .map(|c| c.0)
-            .unwrap_or(i64::MAX)
-            .min(filter.added_until.map_or(i64::MAX, |t| t.micros()));
-        let lower = filter.added_from.map_or(i64::MIN, |t| t.micros());
-        let budget = budget.max(limit + 1);
         let budget_param = budget as i64;
         self.inner.read(async |db| {
             let rows = db
@@ -530,14 +527,9 @@ impl PgStore {
         } else {
             STATUSES_ALL
         };
-        // The largest possible position: after every timestamp, and any id
-        // sorts below a string of U+FFFF.
-        let (at, id) = match before {
-            Some(c) => (c.requested.micros(), c.id.clone()),
-            None => (i64::MAX, "\u{ffff}".to_string()),
-        };
+        let (at, id) = crate::store::console::status_position(before);
         let fetch = (limit + 1) as i64;
-        let mut items: Vec<StatusSummary> = self.inner.read(async |db| {
+        let items: Vec<StatusSummary> = self.inner.read(async |db| {
             Ok(db
                 .query(sql, &[&member, &at, &id, &fetch])
                 .await?
@@ -545,17 +537,7 @@ impl PgStore {
                 .map(status_summary)
                 .collect())
         })?;
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let resume = more.then(|| items.last()).flatten().map(|s| StatusCursor {
-            requested: s.request_timestamp,
-            id: s.id.clone(),
-        });
-        Ok(ScanPage {
-            items,
-            resume,
-            budget_spent: false,
-        })
+        Ok(crate::store::console::status_page(items, limit))
     }
 
     pub(super) fn console_audit(
@@ -565,23 +547,19 @@ impl PgStore {
         limit: usize,
         budget: usize,
     ) -> StoreResult<ScanPage<AuditRecord, AuditCursor>> {
-        let sql = if filter.member.is_some() {
-            AUDIT_BY_MEMBER
-        } else if filter.action.is_some() {
-            AUDIT_BY_ACTION
-        } else {
-            AUDIT_BY_TIME
+        use crate::store::console::{AuditIndex, AuditScan, audit_scan};
+        let AuditScan {
+            index,
+            at,
+            id,
+            lower,
+            budget,
+        } = audit_scan(filter, before, limit, budget);
+        let sql = match index {
+            AuditIndex::Member => AUDIT_BY_MEMBER,
+            AuditIndex::Action => AUDIT_BY_ACTION,
+            AuditIndex::Time => AUDIT_BY_TIME,
         };
-        let (at, id) = match before {
-            Some(c) => (c.at.micros(), c.id),
-            None => (i64::MAX, i64::MAX),
-        };
-        let (at, id) = match filter.until {
-            Some(until) if until.micros() <= at => (until.micros(), i64::MIN),
-            _ => (at, id),
-        };
-        let lower = filter.since.map_or(i64::MIN, |t| t.micros());
-        let budget = budget.max(limit + 1);
         let budget_param = budget as i64;
         let rows = self.inner.read(async |db| {
             db.query(

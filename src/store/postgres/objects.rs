@@ -12,7 +12,7 @@ use super::sql;
 use crate::model::{CollectionId, Timestamp};
 use crate::store::{
     Cursor, IngestBatch, NewObject, ObjectFilter, Page, StatusDetail, StatusDetails, StatusRecord,
-    StoreResult, StoredObject, VersionFilter, same_json,
+    StoreResult, StoredObject, VersionFilter, payload, same_json,
 };
 
 /// Rows per statement when a transaction writes many: bounds each
@@ -304,19 +304,12 @@ async fn record_gone<C: GenericClient>(
             continue;
         }
         let mut failures = batch.refused.clone();
-        failures.extend(batch.accepted.iter().map(|o| {
-            StatusDetail {
-                id: o.id.clone(),
-                version: o
-                    .version
-                    .as_ref()
-                    .map(|(_, text)| text.clone())
-                    .unwrap_or_default(),
-                message: Some(format!(
-                    "collection {collection} has been deleted; the object was not stored"
-                )),
-            }
-        }));
+        failures.extend(
+            batch
+                .accepted
+                .iter()
+                .map(|o| payload::refused_by_deleted_collection(collection, o)),
+        );
         let details = StatusDetails {
             successes: Vec::new(),
             failures,

@@ -6,7 +6,9 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use super::PgStore;
-use crate::model::{Tier, Timestamp};
+use crate::model::Timestamp;
+use crate::store::behaviour::console::assert_upgraded_activity;
+use crate::store::behaviour::seed;
 use crate::store::test_postgres::{self, TestDatabase};
 use crate::store::*;
 
@@ -16,28 +18,6 @@ fn database() -> Option<TestDatabase> {
 
 fn open(db: &TestDatabase) -> Arc<PgStore> {
     Arc::new(PgStore::open(&db.url, 4).unwrap())
-}
-
-fn collection(store: &PgStore) -> crate::model::CollectionId {
-    store
-        .upsert_api_root(ApiRoot {
-            name: "crc".into(),
-            title: "t".into(),
-            description: None,
-            max_content_length: 1000,
-            is_default: true,
-        })
-        .unwrap();
-    store
-        .create_collection(NewCollection {
-            api_root: "crc".into(),
-            alias: None,
-            title: "green".into(),
-            description: None,
-            tier: Tier::Green,
-        })
-        .unwrap()
-        .id
 }
 
 fn batch(collection: crate::model::CollectionId, n: usize) -> IngestBatch {
@@ -202,7 +182,7 @@ fn a_pending_envelope_finished_by_two_nodes_at_once_is_stored_once() {
     let Some(db) = database() else { return };
     let a = open(&db);
     let b = open(&db);
-    let c = collection(&a);
+    let c = seed(&*a);
     let pending = batch(c, 300);
     a.begin_pending(&pending).unwrap();
     let found = b.pending_batches().unwrap();
@@ -227,7 +207,7 @@ fn a_pending_envelope_finished_by_two_nodes_at_once_is_stored_once() {
 fn a_live_node_finishes_what_a_dead_one_left_pending() {
     let Some(db) = database() else { return };
     let dead = open(&db);
-    let c = collection(&dead);
+    let c = seed(&*dead);
     let mut pending = batch(c, 10);
     pending.request_timestamp = Timestamp::now().plus_micros(-60_000_000);
     dead.begin_pending(&pending).unwrap();
@@ -255,7 +235,7 @@ fn new_objects_on_one_node_wake_watchers_on_another() {
     let Some(db) = database() else { return };
     let watcher = open(&db);
     let writer = open(&db);
-    let c = collection(&writer);
+    let c = seed(&*writer);
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
     assert!(
@@ -322,7 +302,7 @@ fn a_lock_held_elsewhere_fails_writes_as_busy_and_commits_nothing() {
         },
     )
     .unwrap();
-    let c = collection(&store);
+    let c = seed(&store);
     // Another session (a stuck node, an operator's open transaction) holds
     // the collection's write lock.
     let (a, b) = super::objects::lock_keys(c);
@@ -344,7 +324,7 @@ fn a_lock_held_elsewhere_fails_writes_as_busy_and_commits_nothing() {
 fn a_full_disk_refuses_writes_as_full_keeps_what_it_acknowledged_and_recovers() {
     let Some(db) = database() else { return };
     let store = open(&db);
-    let c = collection(&store);
+    let c = seed(&*store);
     store.ingest(batch(c, 3)).unwrap();
     assert_eq!(store.write_health(), WriteHealth::Ok);
     // PostgreSQL's own report of a file it cannot extend (SQLSTATE 53100),
@@ -502,35 +482,7 @@ fn upgrading_fills_the_console_read_models_from_existing_rows() {
         ]
     );
     assert_eq!(store.edges(&[c], "identity--b", 10).unwrap().len(), 1);
-    let pushes = store
-        .activity(&ActivityQuery {
-            granularity: Granularity::Hour,
-            since: Timestamp::from_micros(0),
-            action: Activity::Push,
-            collections: None,
-            member: None,
-        })
-        .unwrap();
-    assert_eq!(pushes.len(), 1);
-    assert_eq!(
-        (
-            pushes[0].period,
-            pushes[0].sector.as_str(),
-            pushes[0].objects,
-            pushes[0].refused
-        ),
-        (2, "rail", 3, 2)
-    );
-    let polls = store
-        .activity(&ActivityQuery {
-            granularity: Granularity::Day,
-            since: Timestamp::from_micros(0),
-            action: Activity::Poll,
-            collections: None,
-            member: Some("m".into()),
-        })
-        .unwrap();
-    assert_eq!(polls[0].objects, 9);
+    assert_upgraded_activity(&*store);
     let mut refusals: Vec<(String, u64)> = store
         .refusals(&RefusalQuery {
             since: Timestamp::from_micros(0),

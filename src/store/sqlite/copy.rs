@@ -6,7 +6,10 @@
 
 use rusqlite::params;
 
-use super::{SqliteStore, collection_id, member_id, sql, ts};
+use super::{
+    SqliteStore, collection_id, insert_certificate, insert_collection, member_id, sql, ts,
+    upsert_api_root,
+};
 use crate::model::CollectionId;
 use crate::store::copy::{ObjectRow, Portable, Settings, StatusRow, status_counts};
 use crate::store::{AuditEvent, Grantee, StatusRecord, StoreError, StoreResult};
@@ -133,30 +136,10 @@ impl Portable for SqliteStore {
         self.writer.exec(move |tx| {
             tx.execute(CURSOR_KEY_SET, [&s.cursor_key])?;
             for root in &s.api_roots {
-                tx.execute(
-                    sql::API_ROOT_UPSERT,
-                    params![
-                        root.name,
-                        root.title,
-                        root.description,
-                        root.max_content_length as i64,
-                        root.is_default
-                    ],
-                )?;
+                upsert_api_root(tx, root)?;
             }
             for c in &s.collections {
-                tx.execute(
-                    sql::COLLECTION_INSERT,
-                    params![
-                        c.id.to_string(),
-                        c.api_root,
-                        c.alias,
-                        c.title,
-                        c.description,
-                        c.tier.as_str(),
-                        c.created.micros()
-                    ],
-                )?;
+                insert_collection(tx, c)?;
             }
             for m in &s.members {
                 tx.execute(
@@ -174,20 +157,7 @@ impl Portable for SqliteStore {
                 )?;
             }
             for cert in &s.certificates {
-                let member = member_id(tx, &cert.member)?;
-                tx.execute(
-                    sql::CERTIFICATE_INSERT,
-                    params![
-                        cert.fingerprint,
-                        member,
-                        cert.serial,
-                        cert.subject,
-                        cert.not_before.micros(),
-                        cert.not_after.micros(),
-                        cert.revoked_at.map(|t| t.micros()),
-                        cert.added.micros()
-                    ],
-                )?;
+                insert_certificate(tx, member_id(tx, &cert.member)?, cert)?;
             }
             for g in &s.grants {
                 let collection = g.collection.to_string();

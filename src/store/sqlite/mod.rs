@@ -231,6 +231,57 @@ fn collect<T>(
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// Writes `root` (a new one, or new settings of one).
+fn upsert_api_root(tx: &Connection, root: &ApiRoot) -> rusqlite::Result<usize> {
+    tx.execute(
+        sql::API_ROOT_UPSERT,
+        params![
+            root.name,
+            root.title,
+            root.description,
+            root.max_content_length as i64,
+            root.is_default
+        ],
+    )
+}
+
+/// Writes the new collection `c`.
+fn insert_collection(tx: &Connection, c: &Collection) -> rusqlite::Result<usize> {
+    tx.execute(
+        sql::COLLECTION_INSERT,
+        params![
+            c.id.to_string(),
+            c.api_root,
+            c.alias,
+            c.title,
+            c.description,
+            c.tier.as_str(),
+            c.created.micros()
+        ],
+    )
+}
+
+/// Registers `cert` for the member with row id `member`.
+fn insert_certificate(
+    tx: &Connection,
+    member: i64,
+    cert: &CertificateRecord,
+) -> rusqlite::Result<usize> {
+    tx.execute(
+        sql::CERTIFICATE_INSERT,
+        params![
+            cert.fingerprint,
+            member,
+            cert.serial,
+            cert.subject,
+            cert.not_before.micros(),
+            cert.not_after.micros(),
+            cert.revoked_at.map(|t| t.micros()),
+            cert.added.micros()
+        ],
+    )
+}
+
 fn member_id(tx: &Connection, name: &str) -> StoreResult<i64> {
     tx.query_row(sql::MEMBER_ID, [name], |r| r.get(0))
         .optional()?
@@ -289,16 +340,7 @@ impl Store for SqliteStore {
 
     fn upsert_api_root(&self, root: ApiRoot) -> StoreResult<()> {
         self.writer.exec(move |tx| {
-            tx.execute(
-                sql::API_ROOT_UPSERT,
-                params![
-                    root.name,
-                    root.title,
-                    root.description,
-                    root.max_content_length as i64,
-                    root.is_default
-                ],
-            )?;
+            upsert_api_root(tx, &root)?;
             if root.is_default {
                 tx.execute(sql::API_ROOT_CLEAR_DEFAULT, [&root.name])?;
             }
@@ -344,19 +386,7 @@ impl Store for SqliteStore {
         };
         let record = collection.clone();
         self.writer.exec(move |tx| {
-            tx.execute(
-                sql::COLLECTION_INSERT,
-                params![
-                    record.id.to_string(),
-                    record.api_root,
-                    record.alias,
-                    record.title,
-                    record.description,
-                    record.tier.as_str(),
-                    record.created.micros()
-                ],
-            )
-            .map_err(|e| {
+            insert_collection(tx, &record).map_err(|e| {
                 conflict(e, || {
                     format!(
                         "a collection with alias '{}' already exists in API root '{}', or the API root does not exist",
@@ -507,20 +537,8 @@ impl Store for SqliteStore {
     fn add_certificate(&self, cert: CertificateRecord) -> StoreResult<()> {
         self.writer.exec(move |tx| {
             let member = member_id(tx, &cert.member)?;
-            tx.execute(
-                sql::CERTIFICATE_INSERT,
-                params![
-                    cert.fingerprint,
-                    member,
-                    cert.serial,
-                    cert.subject,
-                    cert.not_before.micros(),
-                    cert.not_after.micros(),
-                    cert.revoked_at.map(|t| t.micros()),
-                    cert.added.micros()
-                ],
-            )
-            .map_err(|e| conflict(e, || "that certificate is already registered".into()))?;
+            insert_certificate(tx, member, &cert)
+                .map_err(|e| conflict(e, || "that certificate is already registered".into()))?;
             Ok(())
         })
     }
@@ -656,25 +674,8 @@ impl Store for SqliteStore {
     }
 
     fn begin_pending(&self, batch: &IngestBatch) -> StoreResult<StatusRecord> {
-        let details = StatusDetails {
-            successes: Vec::new(),
-            failures: batch.refused.clone(),
-            pendings: batch
-                .accepted
-                .iter()
-                .map(|o| StatusDetail {
-                    id: o.id.clone(),
-                    version: o
-                        .version
-                        .as_ref()
-                        .map(|(_, text)| text.clone())
-                        .unwrap_or_default(),
-                    message: None,
-                })
-                .collect(),
-        };
-        let record = batch.status(None, details);
-        let payload = pending_payload(batch)?;
+        let record = batch.status(None, super::payload::pending_details(batch));
+        let payload = super::payload::serialize(&batch.accepted)?;
         let out = record.clone();
         self.writer.exec(move |tx| {
             let details = serde_json::to_string(&record.details)
@@ -719,7 +720,7 @@ impl Store for SqliteStore {
             .map(
                 |(id, api_root, collection, member, requested, details, payload)| {
                     let details = status_details(&details)?;
-                    let accepted = parse_pending_payload(&payload)?;
+                    let accepted = super::payload::parse(&payload)?;
                     Ok(IngestBatch {
                         status_id: id,
                         api_root,
@@ -1054,61 +1055,6 @@ impl Store for SqliteStore {
     ) -> StoreResult<ScanPage<AuditRecord, AuditCursor>> {
         self.console_audit(filter, before, limit, budget)
     }
-}
-
-/// The accepted objects of a background ingest, as kept in `statuses.payload`:
-/// bodies embedded as JSON (not as escaped strings), borrowed when writing.
-#[derive(serde::Serialize)]
-struct PendingObjectOut<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    object_type: &'a str,
-    spec_version: &'a str,
-    version: Option<(i64, &'a str)>,
-    body: &'a serde_json::value::RawValue,
-}
-
-#[derive(serde::Deserialize)]
-struct PendingObjectIn {
-    id: String,
-    #[serde(rename = "type")]
-    object_type: String,
-    spec_version: String,
-    version: Option<(i64, String)>,
-    body: Box<serde_json::value::RawValue>,
-}
-
-fn pending_payload(batch: &IngestBatch) -> StoreResult<String> {
-    let objects = batch
-        .accepted
-        .iter()
-        .map(|o| {
-            Ok(PendingObjectOut {
-                id: &o.id,
-                object_type: &o.object_type,
-                spec_version: &o.spec_version,
-                version: o.version.as_ref().map(|(t, s)| (t.micros(), s.as_str())),
-                body: serde_json::from_str(&o.body)
-                    .map_err(|e| StoreError::Corrupt(format!("object body: {e}")))?,
-            })
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
-    serde_json::to_string(&objects).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn parse_pending_payload(text: &str) -> StoreResult<Vec<NewObject>> {
-    let objects: Vec<PendingObjectIn> = serde_json::from_str(text)
-        .map_err(|e| StoreError::Corrupt(format!("pending payload: {e}")))?;
-    Ok(objects
-        .into_iter()
-        .map(|o| NewObject {
-            id: o.id,
-            object_type: o.object_type,
-            spec_version: o.spec_version,
-            version: o.version.map(|(t, s)| (ts(t), s)),
-            body: o.body.get().to_string(),
-        })
-        .collect())
 }
 
 #[cfg(test)]

@@ -573,17 +573,10 @@ fn store_objects(
         return Ok(objects
             .iter()
             .map(|o| {
-                Err(StatusDetail {
-                    id: o.id.clone(),
-                    version: o
-                        .version
-                        .as_ref()
-                        .map(|(_, text)| text.clone())
-                        .unwrap_or_default(),
-                    message: Some(format!(
-                        "collection {collection} has been deleted; the object was not stored"
-                    )),
-                })
+                Err(crate::store::payload::refused_by_deleted_collection(
+                    batch.collection,
+                    o,
+                ))
             })
             .collect());
     }

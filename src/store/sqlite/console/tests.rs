@@ -3,7 +3,7 @@
 
 use super::super::SqliteStore;
 use crate::model::CollectionId;
-use crate::store::*;
+use crate::store::behaviour::console::assert_upgraded_activity;
 
 /// A schema-2 file with data gains the read models on upgrade.
 #[test]
@@ -50,33 +50,5 @@ fn upgrading_fills_the_read_models_from_existing_rows() {
         })
         .unwrap();
     assert_eq!((labels, edges, counts), (1, 1, 2));
-    let pushes = store
-        .activity(&ActivityQuery {
-            granularity: Granularity::Hour,
-            since: Timestamp::from_micros(0),
-            action: Activity::Push,
-            collections: None,
-            member: None,
-        })
-        .unwrap();
-    assert_eq!(pushes.len(), 1);
-    assert_eq!(
-        (
-            pushes[0].period,
-            pushes[0].sector.as_str(),
-            pushes[0].objects,
-            pushes[0].refused
-        ),
-        (2, "rail", 3, 2)
-    );
-    let polls = store
-        .activity(&ActivityQuery {
-            granularity: Granularity::Day,
-            since: Timestamp::from_micros(0),
-            action: Activity::Poll,
-            collections: None,
-            member: Some("m".into()),
-        })
-        .unwrap();
-    assert_eq!(polls[0].objects, 9);
+    assert_upgraded_activity(&store);
 }
