@@ -102,6 +102,16 @@ impl Raw {
         }
     }
 
+    /// What the server has answered so far, waiting at most `wait`.
+    pub(crate) fn answered_within(&mut self, wait: Duration) -> String {
+        self.stream.sock.set_read_timeout(Some(wait)).unwrap();
+        let mut buf = [0u8; 4096];
+        match self.stream.read(&mut buf) {
+            Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            Err(e) => format!("(nothing: {e})"),
+        }
+    }
+
     /// Everything until the server closes (or resets) the connection.
     fn read_until_closed(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
