@@ -213,6 +213,7 @@ impl Application {
         let send_timeout = Duration::from_secs(config.limits.send_timeout_secs.max(1));
         let stalled = state.metrics.stalled_connections_closed.clone();
         let panics = state.metrics.panics_caught.clone();
+        let panic_log = Arc::new(LogThrottle::new(Duration::from_secs(60)));
         let tls_data = web::Data::from(tls_handle.clone());
         let app = move || {
             App::new()
@@ -325,21 +326,27 @@ impl Application {
                 }))
                 .and_then(http);
                 let panics = panics.clone();
+                let panic_log = panic_log.clone();
                 apply_fn_factory(pipeline, move |tcp: TcpStream, service| {
                     let peer = tcp.peer_addr().ok();
                     let connection = CatchPanic::new(service.call(tcp));
                     let panics = panics.clone();
+                    let panic_log = panic_log.clone();
                     async move {
                         // A panic inside actix-http (it unwraps a header name
                         // longer than 64 KiB: `h1/decoder.rs`) ends only that
-                        // connection, with one log line.
+                        // connection. Anyone can cause it at will, so it is
+                        // logged at most once a minute, with how many more.
                         connection.await.unwrap_or_else(|panic| {
                             panics.fetch_add(1, Ordering::Relaxed);
-                            tracing::error!(
-                                peer = %peer.map_or_else(|| "-".to_string(), |p| p.to_string()),
-                                %panic,
-                                "the HTTP layer panicked on a connection; it was closed"
-                            );
+                            if let Some(unlogged) = panic_log.admit(Instant::now()) {
+                                tracing::error!(
+                                    peer = %peer.map_or_else(|| "-".to_string(), |p| p.to_string()),
+                                    %panic,
+                                    not_logged_since_last = unlogged,
+                                    "the HTTP layer panicked on a connection; it was closed"
+                                );
+                            }
                             Err(())
                         })
                     }
@@ -437,12 +444,57 @@ pub(crate) async fn stopping() {
     }
 }
 
+/// Lets a repeated log line through at most once per `every`; the lines
+/// held back are counted and reported with the next one let through.
+struct LogThrottle {
+    every: Duration,
+    state: std::sync::Mutex<(Option<Instant>, u64)>,
+}
+
+impl LogThrottle {
+    fn new(every: Duration) -> LogThrottle {
+        LogThrottle {
+            every,
+            state: std::sync::Mutex::new((None, 0)),
+        }
+    }
+
+    /// `Some(lines held back since the last one)` when this one may be
+    /// logged, `None` when it is held back.
+    fn admit(&self, now: Instant) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (last, held) = &mut *state;
+        match last {
+            Some(at) if now.saturating_duration_since(*at) < self.every => {
+                *held += 1;
+                None
+            }
+            _ => {
+                *last = Some(now);
+                Some(std::mem::take(held))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use actix_web::test::TestRequest;
     use actix_web::{HttpResponse, http::StatusCode};
 
     use super::*;
+
+    #[test]
+    fn a_repeated_log_line_goes_out_once_per_period_with_the_count_held_back() {
+        let throttle = LogThrottle::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        assert_eq!(throttle.admit(t0), Some(0));
+        assert_eq!(throttle.admit(t0 + Duration::from_secs(1)), None);
+        assert_eq!(throttle.admit(t0 + Duration::from_secs(59)), None);
+        assert_eq!(throttle.admit(t0 + Duration::from_secs(60)), Some(2));
+        assert_eq!(throttle.admit(t0 + Duration::from_secs(61)), None);
+        assert_eq!(throttle.admit(t0 + Duration::from_secs(200)), Some(1));
+    }
 
     #[test]
     fn a_panicking_handler_answers_500_with_a_taxii_error() {
