@@ -27,7 +27,7 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::{Backend, ObjectsChanged};
 use crate::taxii::body::UploadRate;
 use crate::taxii::limits::{HeldBody, ResponseBudget};
-use crate::taxii::transport::WriteDeadline;
+use crate::taxii::transport::{HeaderNameGuard, WriteDeadline};
 use crate::taxii::{self, DiscoveryInfo, State, TaxiiError, cursor_token::CursorKey};
 use crate::telemetry::CatchPanic;
 
@@ -50,7 +50,7 @@ pub fn fixed_path_clash(name: &str) -> Option<String> {
 }
 
 /// A member's connection as the HTTP layer sees it.
-type Connection = TlsStream<WriteDeadline<TcpStream>>;
+type Connection = HeaderNameGuard<TlsStream<WriteDeadline<TcpStream>>>;
 
 pub struct Application {
     port: u16,
@@ -297,7 +297,7 @@ impl Application {
                     .client_disconnect_timeout(Duration::from_secs(1))
                     .local_addr(local)
                     .on_connect_ext(|io: &Connection, data: &mut Extensions| {
-                        let (tcp, session) = io.get_ref();
+                        let (tcp, session) = io.get_ref().get_ref();
                         let socket = tcp.get_ref();
                         // Small responses go out at once instead of waiting on a delayed ACK.
                         let _ = socket.set_nodelay(true);
@@ -320,9 +320,13 @@ impl Application {
                     )))
                 })
                 .and_then(Acceptor::new(tls.clone()).map_err(|_| ()))
-                .and_then(fn_service(|tls: Connection| {
+                .and_then(fn_service(|tls: TlsStream<WriteDeadline<TcpStream>>| {
                     let peer = tls.get_ref().0.peer();
-                    ready(Ok::<_, ()>((tls, Protocol::Http1, peer)))
+                    ready(Ok::<_, ()>((
+                        HeaderNameGuard::new(tls),
+                        Protocol::Http1,
+                        peer,
+                    )))
                 }))
                 .and_then(http);
                 let panics = panics.clone();

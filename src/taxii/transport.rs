@@ -179,6 +179,106 @@ impl<IO: ActixStream + Abort> ActixStream for WriteDeadline<IO> {
     }
 }
 
+/// Longest header name actix-http can hold: `HeaderName::from_bytes` refuses
+/// a longer one, and actix-http 3.20's decoder unwraps that result, so such
+/// a name panics inside the dispatcher (its head limit, 128 KiB, lets it
+/// through).
+pub const MAX_HEADER_NAME: usize = 65_535;
+
+/// The decrypted bytes on their way to the HTTP parser, checked for the one
+/// input that panics it: a header name over [`MAX_HEADER_NAME`] bytes. The
+/// connection fails before the parser sees it. What is checked is exact and
+/// needs no knowledge of HTTP framing: more than 65,535 token characters in
+/// a row followed by a colon. A request body never holds that in valid JSON
+/// (a key's colon follows its closing quote, and a colon inside a string
+/// after 64 KiB of letters, digits and `-_.!#$%&'*+^`|~` is no STIX).
+pub struct HeaderNameGuard<IO> {
+    io: IO,
+    /// Token characters in a row up to the end of what was read so far.
+    run: usize,
+}
+
+impl<IO> HeaderNameGuard<IO> {
+    pub fn new(io: IO) -> Self {
+        HeaderNameGuard { io, run: 0 }
+    }
+
+    pub fn get_ref(&self) -> &IO {
+        &self.io
+    }
+}
+
+/// RFC 9110's `tchar`: what a header name is made of.
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Carries the run of token characters across `bytes`; false when a run
+/// longer than a header name may be ends in a colon.
+fn header_names_fit(run: &mut usize, bytes: &[u8]) -> bool {
+    for &b in bytes {
+        if is_token_char(b) {
+            *run += 1;
+        } else {
+            if b == b':' && *run > MAX_HEADER_NAME {
+                return false;
+            }
+            *run = 0;
+        }
+    }
+    true
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for HeaderNameGuard<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        if header_names_fit(&mut this.run, &buf.filled()[before..]) {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a header name longer than 65,535 bytes",
+            )))
+        }
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for HeaderNameGuard<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +338,31 @@ mod tests {
             assert_eq!(reader.await.unwrap(), 8 * 1024);
             assert_eq!(closed.load(Ordering::Relaxed), 0);
         });
+    }
+
+    #[test]
+    fn only_an_overlong_header_name_trips_the_guard() {
+        let name = |n: usize| "X".repeat(n).into_bytes();
+        let mut run = 0;
+        let mut head = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        head.extend(name(MAX_HEADER_NAME));
+        head.extend(b": v\r\n\r\n");
+        assert!(header_names_fit(&mut run, &head), "the longest legal name");
+
+        // One byte more, split across reads as TLS records split it.
+        let mut run = 0;
+        let long = name(MAX_HEADER_NAME + 1);
+        let (a, b) = long.split_at(40_000);
+        assert!(header_names_fit(&mut run, b"GET / HTTP/1.1\r\n"));
+        assert!(header_names_fit(&mut run, a));
+        assert!(header_names_fit(&mut run, b));
+        assert!(!header_names_fit(&mut run, b": v\r\n"));
+
+        // Long runs of letters without a colon, or broken before it, pass:
+        // a body of hex or base64url text is not a header.
+        let mut run = 0;
+        assert!(header_names_fit(&mut run, &name(200_000)));
+        assert!(header_names_fit(&mut run, b"\""));
+        assert!(header_names_fit(&mut run, b": 1"));
     }
 }

@@ -499,9 +499,9 @@ async fn a_64_kib_header_name_is_refused_and_the_server_keeps_serving() {
         let (status, _, _) = parse_response(&raw.read_until_closed());
         assert!(!(200..300).contains(&status), "{status}");
     }
-    // actix-http panics on such a name; the server caught each panic on its
-    // connection and counted it.
-    assert_eq!(metric(&app, "breakwater_panics_caught_total").await, 3);
+    // actix-http would panic on such a name: the connection fails before
+    // its parser sees it, so nothing panics at all.
+    assert_eq!(metric(&app, "breakwater_panics_caught_total").await, 0);
     let r = app.operator.get(&format!("{}/taxii2/", app.base())).await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
