@@ -189,9 +189,10 @@ pub const MAX_HEADER_NAME: usize = 65_535;
 /// input that panics it: a header name over [`MAX_HEADER_NAME`] bytes. The
 /// connection fails before the parser sees it. What is checked is exact and
 /// needs no knowledge of HTTP framing: more than 65,535 token characters in
-/// a row followed by a colon. A request body never holds that in valid JSON
-/// (a key's colon follows its closing quote, and a colon inside a string
-/// after 64 KiB of letters, digits and `-_.!#$%&'*+^`|~` is no STIX).
+/// a row followed by a colon. In a JSON body that can only be a string (a
+/// key's colon follows its closing quote) holding 64 KiB of letters, digits
+/// and `-_.!#$%&'*+^`|~` without a space and then a colon: no STIX content
+/// does that, and such a request is refused whole.
 pub struct HeaderNameGuard<IO> {
     io: IO,
     /// Token characters in a row up to the end of what was read so far.
