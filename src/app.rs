@@ -337,10 +337,11 @@ impl Application {
                     let panics = panics.clone();
                     let panic_log = panic_log.clone();
                     async move {
-                        // A panic inside actix-http (it unwraps a header name
-                        // longer than 64 KiB: `h1/decoder.rs`) ends only that
-                        // connection. Anyone can cause it at will, so it is
-                        // logged at most once a minute, with how many more.
+                        // A panic inside actix-http (3.20 unwraps a header
+                        // name longer than 64 KiB; `HeaderNameGuard` keeps
+                        // that one out) ends only that connection. Whatever
+                        // remains may be caused at will, so it is logged at
+                        // most once a minute, with how many more.
                         connection.await.unwrap_or_else(|panic| {
                             panics.fetch_add(1, Ordering::Relaxed);
                             if let Some(unlogged) = panic_log.admit(Instant::now()) {
