@@ -80,8 +80,8 @@ pub struct DiscoveryInfo {
 /// actix-http 3 offers no hook to replace them, so they cannot carry a TAXII
 /// body. A header *name* over 65,535 bytes is worse: actix-http's decoder
 /// unwraps `HeaderName::from_bytes`, which refuses names that long after
-/// httparse accepted them, and panics; `app.rs` catches that panic on its
-/// connection (one log line, the connection closed, no answer possible).
+/// httparse accepted them, and panics; `transport::HeaderNameGuard` fails
+/// such a connection before the parser reads it (no answer possible).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     fn endpoint(path: &str) -> actix_web::Resource {
         // Each endpoint answers with and without its trailing slash: two
