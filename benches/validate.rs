@@ -9,9 +9,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use breakwater::stix::Validator;
-use std::time::Duration;
-
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::measurement::Measurement;
 use criterion::{Criterion, Throughput};
 use serde_json::Value;
 
@@ -104,46 +102,9 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
     group.finish();
 }
 
-/// CPU time consumed by the calling thread.
-struct ThreadCpuTime;
-
-fn thread_cpu_now() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant
-    // every Linux kernel since 2.6 supports.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "CLOCK_THREAD_CPUTIME_ID is unavailable");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-impl Measurement for ThreadCpuTime {
-    type Intermediate = Duration;
-    type Value = Duration;
-
-    fn start(&self) -> Duration {
-        thread_cpu_now()
-    }
-    fn end(&self, started: Duration) -> Duration {
-        thread_cpu_now().saturating_sub(started)
-    }
-    fn add(&self, a: &Duration, b: &Duration) -> Duration {
-        *a + *b
-    }
-    fn zero(&self) -> Duration {
-        Duration::ZERO
-    }
-    fn to_f64(&self, value: &Duration) -> f64 {
-        value.as_nanos() as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        // Nanoseconds of CPU read like nanoseconds of wall time.
-        static WALL_TIME: WallTime = WallTime;
-        WALL_TIME.formatter()
-    }
-}
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+use cpu_time::ThreadCpuTime;
 
 fn main() {
     if std::env::var_os("BREAKWATER_BENCH_CPU").is_some() {
